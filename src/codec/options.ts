@@ -1,0 +1,143 @@
+/**
+ * Option and payload encoding shared by every framing (RFC 7252 §3.1; RFC 8323 reuses it unchanged).
+ *
+ *     0   1   2   3   4   5   6   7
+ *   +---------------+---------------+
+ *   |  Option Delta | Option Length |   1 byte
+ *   +---------------+---------------+
+ *   /         Option Delta          /   0-2 bytes (nibble 13: +13, 14: +269)
+ *   +-------------------------------+
+ *   /         Option Length         /   0-2 bytes (same extension)
+ *   +-------------------------------+
+ *   /         Option Value          /   0 or more bytes
+ *   +-------------------------------+
+ *   ... then 0xFF and the payload, only when the payload is not empty.
+ */
+import { CoapDecodeError, CoapEncodeError } from '../errors';
+import { EMPTY_BYTES, type CoapOption } from './pdu';
+
+const PAYLOAD_MARKER = 0xff;
+
+function extensionSize(value: number): number {
+  return value < 13 ? 0 : value < 269 ? 1 : 2;
+}
+
+/** Bytes needed for the options and the payload (with its marker). */
+export function optionsAndPayloadSize(options: readonly CoapOption[], payload: Uint8Array): number {
+  let size = 0;
+  let previous = 0;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    const delta = option.number - previous;
+    if (delta < 0) throw new CoapEncodeError(`options are not sorted (${option.number} after ${previous})`);
+    const length = option.value.length;
+    if (length > 65804) throw new CoapEncodeError(`option ${option.number} value is ${length} bytes, more than 65804`);
+    if (delta > 65804) throw new CoapEncodeError(`option number ${option.number} is too large`);
+    size += 1 + extensionSize(delta) + extensionSize(length) + length;
+    previous = option.number;
+  }
+  if (payload.length > 0) size += 1 + payload.length;
+  return size;
+}
+
+/** Writes options then marker and payload at `offset`; returns the offset after them. Sizes were checked by {@link optionsAndPayloadSize}. */
+export function writeOptionsAndPayload(out: Uint8Array, offset: number, options: readonly CoapOption[], payload: Uint8Array): number {
+  let previous = 0;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    const delta = option.number - previous;
+    const value = option.value;
+    const length = value.length;
+    const head = offset++;
+    let nibbles: number;
+    if (delta < 13) nibbles = delta << 4;
+    else if (delta < 269) {
+      nibbles = 13 << 4;
+      out[offset++] = delta - 13;
+    } else {
+      nibbles = 14 << 4;
+      const ext = delta - 269;
+      out[offset++] = ext >> 8;
+      out[offset++] = ext & 0xff;
+    }
+    if (length < 13) nibbles |= length;
+    else if (length < 269) {
+      nibbles |= 13;
+      out[offset++] = length - 13;
+    } else {
+      nibbles |= 14;
+      const ext = length - 269;
+      out[offset++] = ext >> 8;
+      out[offset++] = ext & 0xff;
+    }
+    out[head] = nibbles;
+    if (length === 1) out[offset++] = value[0];
+    else if (length > 0) {
+      out.set(value, offset);
+      offset += length;
+    }
+    previous = option.number;
+  }
+  if (payload.length > 0) {
+    out[offset++] = PAYLOAD_MARKER;
+    out.set(payload, offset);
+    offset += payload.length;
+  }
+  return offset;
+}
+
+/** Options and payload read from a message; the values are views into the input (no copies). */
+export interface DecodedBody {
+  options: CoapOption[];
+  payload: Uint8Array;
+}
+
+/**
+ * Reads options and payload from `bytes[offset, end)`. Throws {@link CoapDecodeError} for reserved nibbles,
+ * truncation or a payload marker followed by nothing (RFC 7252 §3.1: message format errors).
+ */
+export function readOptionsAndPayload(bytes: Uint8Array, offset: number, end: number, messageId: number | undefined, fatal: boolean): DecodedBody {
+  const options: CoapOption[] = [];
+  let number = 0;
+  while (offset < end) {
+    const head = bytes[offset];
+    if (head === PAYLOAD_MARKER) {
+      if (offset + 1 === end) {
+        throw new CoapDecodeError('EMPTY_PAYLOAD', 'payload marker followed by an empty payload', { offset, fatal, messageId });
+      }
+      return { options, payload: bytes.subarray(offset + 1, end) };
+    }
+    const start = offset++;
+    let delta = head >> 4;
+    let length = head & 0x0f;
+    if (delta === 13) {
+      if (offset >= end) throw truncated(start, fatal, messageId);
+      delta = bytes[offset++] + 13;
+    } else if (delta === 14) {
+      if (offset + 1 >= end) throw truncated(start, fatal, messageId);
+      delta = ((bytes[offset] << 8) | bytes[offset + 1]) + 269;
+      offset += 2;
+    } else if (delta === 15) {
+      throw new CoapDecodeError('RESERVED_DELTA', 'option delta 15 is reserved', { offset: start, fatal, messageId });
+    }
+    if (length === 13) {
+      if (offset >= end) throw truncated(start, fatal, messageId);
+      length = bytes[offset++] + 13;
+    } else if (length === 14) {
+      if (offset + 1 >= end) throw truncated(start, fatal, messageId);
+      length = ((bytes[offset] << 8) | bytes[offset + 1]) + 269;
+      offset += 2;
+    } else if (length === 15) {
+      throw new CoapDecodeError('RESERVED_LENGTH', 'option length 15 is reserved', { offset: start, fatal, messageId });
+    }
+    if (offset + length > end) throw truncated(start, fatal, messageId);
+    number += delta;
+    options.push({ number, value: length === 0 ? EMPTY_BYTES : bytes.subarray(offset, offset + length) });
+    offset += length;
+  }
+  return { options, payload: EMPTY_BYTES };
+}
+
+function truncated(offset: number, fatal: boolean, messageId: number | undefined): CoapDecodeError {
+  return new CoapDecodeError('TRUNCATED_OPTION', 'option runs past the end of the message', { offset, fatal, messageId });
+}

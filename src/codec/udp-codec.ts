@@ -1,0 +1,104 @@
+/**
+ * RFC 7252 §3 message format, as carried in one UDP or DTLS datagram.
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |Ver| T |  TKL  |      Code     |          Message ID           |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |   Token (if any, TKL bytes; RFC 8974: TKL 13/14 extend it) ...
+ *   |   Options (if any) ...
+ *   |1 1 1 1 1 1 1 1|    Payload (if any) ...
+ */
+import { CoapDecodeError, CoapEncodeError } from '../errors';
+import { optionsAndPayloadSize, readOptionsAndPayload, writeOptionsAndPayload } from './options';
+import { EMPTY_BYTES, type CoapPdu, type MessageType } from './pdu';
+
+/** Size of the fixed header. */
+export const UDP_HEADER_SIZE = 4;
+
+/** Bytes of TKL extension for a token of this length (RFC 8974 §2.1). */
+function tokenExtensionSize(length: number): number {
+  return length < 13 ? 0 : length < 269 ? 1 : 2;
+}
+
+/** Encodes a PDU as one datagram. Throws {@link CoapEncodeError} for values that cannot be represented. */
+export function encodeDatagram(pdu: CoapPdu): Uint8Array {
+  const token = pdu.token;
+  const tokenLength = token.length;
+  if (tokenLength > 65804) throw new CoapEncodeError(`token of ${tokenLength} bytes is longer than 65804`);
+  if (pdu.messageId < 0 || pdu.messageId > 0xffff || !Number.isInteger(pdu.messageId)) {
+    throw new CoapEncodeError(`message ID ${pdu.messageId} is not a 16-bit integer`);
+  }
+  if (pdu.code < 0 || pdu.code > 0xff) throw new CoapEncodeError(`code ${pdu.code} is not an 8-bit value`);
+  const tokenExtension = tokenExtensionSize(tokenLength);
+  const size = UDP_HEADER_SIZE + tokenExtension + tokenLength + optionsAndPayloadSize(pdu.options, pdu.payload);
+  const out = new Uint8Array(size);
+  const tkl = tokenExtension === 0 ? tokenLength : tokenExtension === 1 ? 13 : 14;
+  out[0] = 0x40 | ((pdu.type & 3) << 4) | tkl;
+  out[1] = pdu.code;
+  out[2] = pdu.messageId >> 8;
+  out[3] = pdu.messageId & 0xff;
+  let offset = UDP_HEADER_SIZE;
+  if (tokenExtension === 1) out[offset++] = tokenLength - 13;
+  else if (tokenExtension === 2) {
+    out[offset++] = (tokenLength - 269) >> 8;
+    out[offset++] = (tokenLength - 269) & 0xff;
+  }
+  if (tokenLength > 0) {
+    out.set(token, offset);
+    offset += tokenLength;
+  }
+  writeOptionsAndPayload(out, offset, pdu.options, pdu.payload);
+  return out;
+}
+
+/**
+ * Decodes one datagram. Total: returns a PDU or throws a {@link CoapDecodeError} (never anything else,
+ * never reads past the input). Token, option values and payload are views into `bytes`.
+ */
+export function decodeDatagram(bytes: Uint8Array): CoapPdu {
+  const end = bytes.length;
+  if (end < UDP_HEADER_SIZE) {
+    throw new CoapDecodeError('TRUNCATED_HEADER', `datagram of ${end} bytes is shorter than the 4-byte header`);
+  }
+  const first = bytes[0];
+  const messageId = (bytes[2] << 8) | bytes[3];
+  if (first >> 6 !== 1) {
+    throw new CoapDecodeError('BAD_VERSION', `version ${first >> 6} is not 1`, { messageId });
+  }
+  const type = ((first >> 4) & 3) as MessageType;
+  const code = bytes[1];
+  let tokenLength = first & 0x0f;
+  let offset = UDP_HEADER_SIZE;
+  if (code === 0) {
+    // RFC 7252 §4.1: an Empty message has TKL 0 and nothing after the Message ID.
+    if (tokenLength !== 0 || end !== UDP_HEADER_SIZE) {
+      throw new CoapDecodeError('EMPTY_MESSAGE_NOT_EMPTY', 'empty message (0.00) carries a token, options or payload', { offset, messageId });
+    }
+    return { type, code, messageId, token: EMPTY_BYTES, options: [], payload: EMPTY_BYTES };
+  }
+  if (tokenLength > 8) {
+    // RFC 8974 §2.1: 13 and 14 extend the length; 9-12 (RFC 7252) and 15 are reserved.
+    if (tokenLength === 13) {
+      if (offset >= end) throw truncatedToken(offset, messageId);
+      tokenLength = bytes[offset++] + 13;
+    } else if (tokenLength === 14) {
+      if (offset + 1 >= end) throw truncatedToken(offset, messageId);
+      tokenLength = ((bytes[offset] << 8) | bytes[offset + 1]) + 269;
+      offset += 2;
+    } else {
+      throw new CoapDecodeError('RESERVED_TOKEN_LENGTH', `token length ${tokenLength} is reserved`, { offset: 0, messageId });
+    }
+  }
+  if (offset + tokenLength > end) throw truncatedToken(offset, messageId);
+  const token = tokenLength === 0 ? EMPTY_BYTES : bytes.subarray(offset, offset + tokenLength);
+  offset += tokenLength;
+  if (offset === end) return { type, code, messageId, token, options: [], payload: EMPTY_BYTES };
+  const body = readOptionsAndPayload(bytes, offset, end, messageId, false);
+  return { type, code, messageId, token, options: body.options, payload: body.payload };
+}
+
+function truncatedToken(offset: number, messageId: number): CoapDecodeError {
+  return new CoapDecodeError('TRUNCATED_TOKEN', 'token runs past the end of the datagram', { offset, messageId });
+}

@@ -1,0 +1,220 @@
+/**
+ * Every public error of rxcoap. One file below all layers, because every layer throws these
+ * (undici `lib/core/errors.js` style): a base class with a stable `code`, a brand that survives two
+ * copies of the package, default messages, and typed context fields instead of context in the text.
+ * @packageDocumentation
+ */
+
+const kCoapError = Symbol.for('rxcoap.error');
+
+/** Stable machine-readable codes, one per error class. */
+export type CoapErrorCode =
+  | 'COAP_ERR_DECODE'
+  | 'COAP_ERR_ENCODE'
+  | 'COAP_ERR_URI'
+  | 'COAP_ERR_TIMEOUT'
+  | 'COAP_ERR_RESET'
+  | 'COAP_ERR_TRANSPORT'
+  | 'COAP_ERR_DTLS'
+  | 'COAP_ERR_RESPONSE'
+  | 'COAP_ERR_SESSION_CLOSED'
+  | 'COAP_ERR_BLOCK'
+  | 'COAP_ERR_ABORTED'
+  | 'COAP_ERR_OPTION'
+  | 'COAP_ERR_ARGUMENT';
+
+/** Base class of every error rxcoap raises. Check with `instanceof CoapError` or by `code`. */
+export class CoapError extends Error {
+  /** Stable code, e.g. `'COAP_ERR_TIMEOUT'`. */
+  readonly code: CoapErrorCode;
+
+  constructor(code: CoapErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = 'CoapError';
+  }
+
+  /** Brand check so `instanceof` works across two copies of the package (undici #4472). */
+  static override [Symbol.hasInstance](instance: unknown): boolean {
+    if (this === CoapError) {
+      return typeof instance === 'object' && instance !== null && (instance as Record<symbol, unknown>)[kCoapError] === true;
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, instance);
+  }
+
+  get [kCoapError](): boolean {
+    return true;
+  }
+}
+
+/** Sub-codes of {@link CoapDecodeError}. */
+export type CoapDecodeReason =
+  | 'TRUNCATED_HEADER'
+  | 'BAD_VERSION'
+  | 'RESERVED_TOKEN_LENGTH'
+  | 'TRUNCATED_TOKEN'
+  | 'RESERVED_DELTA'
+  | 'RESERVED_LENGTH'
+  | 'TRUNCATED_OPTION'
+  | 'EMPTY_PAYLOAD'
+  | 'EMPTY_MESSAGE_NOT_EMPTY'
+  | 'MESSAGE_TOO_LARGE'
+  | 'BAD_FRAME'
+  | 'BAD_OPTION_VALUE';
+
+/**
+ * A datagram or stream frame is not a valid CoAP message.
+ * On UDP the message is dropped (and may be answered with RST); on a stream (`fatal`) the connection is aborted.
+ */
+export class CoapDecodeError extends CoapError {
+  /** What exactly is wrong, e.g. `'RESERVED_DELTA'`. */
+  readonly reason: CoapDecodeReason;
+  /** Byte offset in the input where the problem was found. */
+  readonly offset: number;
+  /** True when the input stream cannot continue (stream framing); false for a single bad datagram. */
+  readonly fatal: boolean;
+  /** Message ID when the header was readable (lets the message layer answer a bad CON with RST). */
+  readonly messageId: number | undefined;
+
+  constructor(reason: CoapDecodeReason, message: string, init: { offset?: number; fatal?: boolean; messageId?: number } = {}) {
+    super('COAP_ERR_DECODE', `invalid CoAP message: ${message}`);
+    this.name = 'CoapDecodeError';
+    this.reason = reason;
+    this.offset = init.offset ?? 0;
+    this.fatal = init.fatal ?? false;
+    this.messageId = init.messageId;
+  }
+}
+
+/** A PDU cannot be encoded (token too long, option value out of range, message too large). */
+export class CoapEncodeError extends CoapError {
+  constructor(message: string) {
+    super('COAP_ERR_ENCODE', `cannot encode CoAP message: ${message}`);
+    this.name = 'CoapEncodeError';
+  }
+}
+
+/** A URI cannot be used as a CoAP request target. */
+export class CoapUriError extends CoapError {
+  /** The URI text that was rejected. */
+  readonly uri: string;
+  constructor(uri: string, message: string) {
+    super('COAP_ERR_URI', `invalid CoAP URI: ${message}`);
+    this.name = 'CoapUriError';
+    this.uri = uri;
+  }
+}
+
+/** Where a message went or came from. */
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * No answer within the transmission parameters' limits.
+ * For a CON request: the request may or may not have reached the server.
+ */
+export class CoapTimeoutError extends CoapError {
+  readonly peer: PeerAddress | undefined;
+  /** Token of the exchange, as hex. */
+  readonly token: string | undefined;
+  readonly messageId: number | undefined;
+  /** How many times the message was sent in all. */
+  readonly attempts: number;
+  /** Milliseconds from the first transmission to giving up. */
+  readonly elapsed: number;
+
+  constructor(message: string, info: { peer?: PeerAddress; token?: string; messageId?: number; attempts?: number; elapsed?: number } = {}) {
+    super('COAP_ERR_TIMEOUT', message);
+    this.name = 'CoapTimeoutError';
+    this.peer = info.peer;
+    this.token = info.token;
+    this.messageId = info.messageId;
+    this.attempts = info.attempts ?? 1;
+    this.elapsed = info.elapsed ?? 0;
+  }
+}
+
+/** The peer answered with RST: it did not want or could not process the message. */
+export class CoapResetError extends CoapError {
+  readonly peer: PeerAddress | undefined;
+  readonly messageId: number | undefined;
+  constructor(message = 'the peer reset the exchange', info: { peer?: PeerAddress; messageId?: number } = {}) {
+    super('COAP_ERR_RESET', message);
+    this.name = 'CoapResetError';
+    this.peer = info.peer;
+    this.messageId = info.messageId;
+  }
+}
+
+/** The socket failed: ICMP port unreachable, bind failure, DNS failure, closed socket. */
+export class CoapTransportError extends CoapError {
+  /** The system error code when there is one, e.g. `'ECONNREFUSED'`. */
+  readonly syscallCode: string | undefined;
+  readonly peer: PeerAddress | undefined;
+  constructor(message: string, info: { syscallCode?: string; peer?: PeerAddress; cause?: unknown } = {}) {
+    super('COAP_ERR_TRANSPORT', message, { cause: info.cause });
+    this.name = 'CoapTransportError';
+    this.syscallCode = info.syscallCode;
+    this.peer = info.peer;
+  }
+}
+
+/** The DTLS handshake or record layer failed. The text never contains keys. */
+export class CoapDtlsError extends CoapError {
+  /** What probably failed, e.g. `'handshake-timeout'`, `'bad-psk'`, `'alert'`, `'closed-by-peer'`. */
+  readonly reason: string;
+  readonly peer: PeerAddress | undefined;
+  constructor(reason: string, message: string, info: { peer?: PeerAddress; cause?: unknown } = {}) {
+    super('COAP_ERR_DTLS', message, { cause: info.cause });
+    this.name = 'CoapDtlsError';
+    this.reason = reason;
+    this.peer = info.peer;
+  }
+}
+
+/** Raised only when the user asks for 4.xx/5.xx responses as errors (`throwOnErrorCode()`). */
+export class CoapResponseError<R = unknown> extends CoapError {
+  /** The response that was not a success. */
+  readonly response: R;
+  constructor(message: string, response: R) {
+    super('COAP_ERR_RESPONSE', message);
+    this.name = 'CoapResponseError';
+    this.response = response;
+  }
+}
+
+/** The session was released or its context freed while the exchange was in flight. */
+export class CoapSessionClosedError extends CoapError {
+  constructor(message = 'the session was closed while the exchange was in flight') {
+    super('COAP_ERR_SESSION_CLOSED', message);
+    this.name = 'CoapSessionClosedError';
+  }
+}
+
+/** A block-wise transfer cannot complete (ETag changed too often, body too large, 4.08, bad block). */
+export class CoapBlockError extends CoapError {
+  constructor(message: string) {
+    super('COAP_ERR_BLOCK', message);
+    this.name = 'CoapBlockError';
+  }
+}
+
+/** A response carried an option the client must understand but does not (RFC 7252 §5.4.1). */
+export class CoapOptionError extends CoapError {
+  readonly optionNumber: number;
+  constructor(optionNumber: number, message: string) {
+    super('COAP_ERR_OPTION', message);
+    this.name = 'CoapOptionError';
+    this.optionNumber = optionNumber;
+  }
+}
+
+/** An argument passed by the caller is invalid (bad key length, MTU too small, unsupported scheme). */
+export class CoapArgumentError extends CoapError {
+  constructor(message: string) {
+    super('COAP_ERR_ARGUMENT', message);
+    this.name = 'CoapArgumentError';
+  }
+}
