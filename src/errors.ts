@@ -60,7 +60,8 @@ export type CoapDecodeReason =
   | 'EMPTY_MESSAGE_NOT_EMPTY'
   | 'MESSAGE_TOO_LARGE'
   | 'BAD_FRAME'
-  | 'BAD_OPTION_VALUE';
+  | 'BAD_OPTION_VALUE'
+  | 'BAD_PAYLOAD';
 
 /**
  * A datagram or stream frame is not a valid CoAP message.

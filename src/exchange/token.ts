@@ -1,0 +1,47 @@
+/**
+ * Tokens (RFC 7252 §5.3.1, RFC 9175 §4.2): random by default, from a CSPRNG, so an off-path attacker cannot
+ * guess them. `globalThis.crypto` exists in browsers and Node >= 19, so this stays browser-safe.
+ */
+import { CoapArgumentError } from '../errors';
+
+/** Makes a token; injectable for tests. */
+export type TokenGenerator = () => Uint8Array;
+
+/** A generator of `length` random bytes (0..8). @defaultValue length 8 */
+export function randomTokenGenerator(length = 8): TokenGenerator {
+  if (!Number.isInteger(length) || length < 0 || length > 8) throw new CoapArgumentError(`token length must be 0..8, got ${length}`);
+  return () => {
+    const token = new Uint8Array(length);
+    if (length > 0) globalThis.crypto.getRandomValues(token);
+    return token;
+  };
+}
+
+/** A deterministic generator for tests: tokens 1, 2, 3, ... as `length`-byte big-endian numbers. */
+export function sequentialTokenGenerator(length = 2, start = 1): TokenGenerator {
+  let next = start;
+  return () => {
+    const token = new Uint8Array(length);
+    let value = next++;
+    for (let i = length - 1; i >= 0; i--) {
+      token[i] = value & 0xff;
+      value = Math.floor(value / 256);
+    }
+    return token;
+  };
+}
+
+/** A map key for a token (one char per byte; cheaper than hex). */
+export function tokenKey(token: Uint8Array): string {
+  switch (token.length) {
+    case 0:
+      return '';
+    case 8:
+      return String.fromCharCode(token[0], token[1], token[2], token[3], token[4], token[5], token[6], token[7]);
+    default: {
+      let key = '';
+      for (let i = 0; i < token.length; i++) key += String.fromCharCode(token[i]);
+      return key;
+    }
+  }
+}

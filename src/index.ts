@@ -1,0 +1,43 @@
+/**
+ * rxcoap: the browser-safe core. Node transports (UDP, DTLS) are registered by `rxcoap/node`.
+ * @packageDocumentation
+ */
+export * from './errors';
+export { CoapContext, DEFAULT_MTU, DEFAULT_MAX_BODY_SIZE } from './context';
+export { ClientSession, type ShorthandInit } from './session/client-session';
+export type { SessionEvent } from './session/session-events';
+export type {
+  BlockMode,
+  BytesOrText,
+  ClientSessionOptions,
+  ClientSessionPskOptions,
+  CoapContextOptions,
+  CoapLogger,
+  LocalInterface,
+  PskCredentials,
+  PskIdentityKey,
+  ServerAddress,
+} from './session/session-options';
+export type { RequestInit, RequestOption } from './session/request-init';
+export { registerTransport, type CoapProto, type TransportMaker, type TransportTarget } from './session/transport-registry';
+export { CoapResponse, type BlockProgress } from './exchange/response';
+export { randomTokenGenerator, sequentialTokenGenerator, type TokenGenerator } from './exchange/token';
+export {
+  DEFAULT_TRANSMISSION,
+  exchangeLifetime,
+  maxTransmitSpan,
+  maxTransmitWait,
+  nonLifetime,
+  type TransmissionParameters,
+} from './message-layer/transmission-params';
+export type { Transport, TransportEvent, TransportFactory } from './transport/transport';
+export * from './codec/pdu';
+export * from './codec/option-numbers';
+export * from './codec/option-values';
+export * from './codec/block';
+export * from './codec/content-format';
+export * from './codec/payload';
+export * from './codec/link-format';
+export * from './codec/uri';
+export { encodeDatagram, decodeDatagram } from './codec/udp-codec';
+export { optionInfo, optionByName, optionName, formatOptionValue, findUnknownCritical, type OptionInfo } from './codec/option-registry';

@@ -1,0 +1,277 @@
+/**
+ * A client session: libcoap's `coap_session_t` for one server, as cold Observables. The socket opens on the
+ * first subscription and stays open until the last reference is released; every request is its own exchange
+ * with a fresh token, and unsubscribing cancels it.
+ */
+import { defer, map, Observable, ReplaySubject, Subject, take, type SchedulerLike, type Subscription } from 'rxjs';
+import { CoapSessionClosedError } from '../errors';
+import { type MethodName } from '../codec/pdu';
+import type { TokenGenerator } from '../exchange/token';
+import { requestExchange } from '../exchange/request';
+import { CoapResponse } from '../exchange/response';
+import type { MessageLayerEvent } from '../message-layer/message-layer';
+import type { TransmissionParameters } from '../message-layer/transmission-params';
+import type { TransportFactory } from '../transport/transport';
+import { createStack, type Stack } from './pipeline';
+import { RefCount } from './refcount';
+import { buildRequest, type RequestInit } from './request-init';
+import type { SessionEvent } from './session-events';
+import { checkMtu, type BlockMode, type CoapLogger } from './session-options';
+import type { CoapProto } from './transport-registry';
+import type { CoapOption } from '../codec/pdu';
+
+/** Everything a session is made of; assembled by `CoapContext`. */
+export interface SessionConfig {
+  readonly proto: CoapProto;
+  /** The server as the user named it (for messages). */
+  readonly server: string;
+  readonly transport: TransportFactory;
+  /** Uri-Host/Uri-Port implied by the server address. */
+  readonly hostOptions: readonly CoapOption[];
+  readonly scheduler: SchedulerLike;
+  readonly params: TransmissionParameters;
+  readonly random: () => number;
+  readonly tokenGenerator: TokenGenerator;
+  readonly mtu: number;
+  /** Security overhead per datagram before the handshake tells the real one. */
+  readonly frameOverhead: number;
+  readonly blockMode: Required<BlockMode>;
+  readonly maxBlockSize: number;
+  readonly maxBodySize: number;
+  readonly logger: CoapLogger | undefined;
+  readonly onClosed: (session: ClientSession) => void;
+}
+
+/** Request init without method and path, for the shorthands. */
+export type ShorthandInit = Omit<RequestInit, 'method' | 'path'>;
+
+/** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
+const UDP_HEADER = 4;
+
+/** A CoAP client session to one server. */
+export class ClientSession {
+  readonly #config: SessionConfig;
+  readonly #refs: RefCount;
+  readonly #events = new Subject<SessionEvent>();
+  #mtu: number;
+  #ready: ReplaySubject<Stack> | undefined;
+  #stack: Stack | undefined;
+  #connection: Subscription | undefined;
+  #closed = false;
+
+  /** Session events (libcoap's event handler): connected, closed, failed, retransmitted, bad-packet... */
+  readonly events$: Observable<SessionEvent> = this.#events.asObservable();
+
+  /** @internal Created by `CoapContext`. */
+  constructor(config: SessionConfig) {
+    this.#config = config;
+    this.#mtu = config.mtu;
+    this.#refs = new RefCount(() => this.#close('released'));
+  }
+
+  /** The protocol: `'udp'` or `'dtls'`. */
+  get proto(): CoapProto {
+    return this.#config.proto;
+  }
+
+  /** The server as given. */
+  get server(): string {
+    return this.#config.server;
+  }
+
+  /** True once released (or its context freed). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Current reference count. */
+  get references(): number {
+    return this.#refs.count;
+  }
+
+  /**
+   * Sends a request; emits the response (any code: see `throwOnErrorCode()`) and completes.
+   * Cold: nothing is sent before subscribe; unsubscribe cancels (stops retransmission, frees the token).
+   */
+  request(init: RequestInit = {}): Observable<CoapResponse> {
+    return this.#onStack((stack) => {
+      const request = buildRequest(init, this.#config);
+      return requestExchange(stack, request, { confirmable: init.confirmable, token: init.token }).pipe(
+        map((pdu) => new CoapResponse(pdu, stack.peer)),
+      );
+    });
+  }
+
+  /** GET `path`. */
+  get(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('GET', path, init);
+  }
+
+  /** PUT `path`. */
+  put(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('PUT', path, init);
+  }
+
+  /** POST `path`. */
+  post(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('POST', path, init);
+  }
+
+  /** DELETE `path`. */
+  delete(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('DELETE', path, init);
+  }
+
+  /** FETCH `path` (RFC 8132). */
+  fetch(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('FETCH', path, init);
+  }
+
+  /** PATCH `path` (RFC 8132). */
+  patch(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('PATCH', path, init);
+  }
+
+  /** iPATCH `path` (RFC 8132). */
+  ipatch(path: string, init?: ShorthandInit): Observable<CoapResponse> {
+    return this.#shorthand('IPATCH', path, init);
+  }
+
+  /** CoAP ping (empty CON answered by RST, RFC 7252 §4.3): emits the round trip in milliseconds. */
+  ping(): Observable<number> {
+    return this.#onStack((stack) => stack.ping());
+  }
+
+  /** Sets the path MTU (libcoap `coap_session_set_mtu`): 64..65535 bytes. */
+  setMtu(mtu: number): void {
+    this.#mtu = checkMtu(mtu);
+  }
+
+  /** The path MTU in bytes. */
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  /**
+   * Largest CoAP message this session sends (libcoap `coap_session_max_pdu_size`): the MTU minus the (D)TLS
+   * overhead minus the 4-byte header.
+   */
+  maxPduSize(): number {
+    const overhead = this.#stack?.frameOverhead ?? this.#config.frameOverhead;
+    return Math.max(0, this.#mtu - overhead - UDP_HEADER);
+  }
+
+  /** Adds a reference (libcoap `coap_session_reference`); returns the new count. */
+  reference(): number {
+    return this.#refs.reference();
+  }
+
+  /**
+   * Drops a reference (libcoap `coap_session_release`); at 0 the session closes: exchanges in flight fail with
+   * `CoapSessionClosedError` and the socket closes. Returns the new count.
+   */
+  release(): number {
+    return this.#refs.release();
+  }
+
+  /** @internal Closes whatever the count (context free). */
+  dispose(): void {
+    this.#refs.releaseAll();
+  }
+
+  #shorthand(method: MethodName, path: string, init: ShorthandInit = {}): Observable<CoapResponse> {
+    return this.request({ ...init, method, path });
+  }
+
+  /** Runs `work` on the connected stack (connecting first), failing it when the connection or session ends. */
+  #onStack<T>(work: (stack: Stack) => Observable<T>): Observable<T> {
+    return defer(() => this.#connect()).pipe(
+      take(1),
+      (stack$) =>
+        new Observable<T>((subscriber) => {
+          subscriber.add(
+            stack$.subscribe({
+              next: (stack) => {
+                subscriber.add(stack.failure$.subscribe({ error: (error) => subscriber.error(error) }));
+                subscriber.add(work(stack).subscribe(subscriber));
+              },
+              error: (error) => subscriber.error(error),
+            }),
+          );
+        }),
+    );
+  }
+
+  #connect(): Observable<Stack> {
+    if (this.#closed) return new Observable((subscriber) => subscriber.error(new CoapSessionClosedError('the session was released')));
+    if (this.#ready !== undefined) return this.#ready;
+    const ready = (this.#ready = new ReplaySubject<Stack>(1));
+    const { logger } = this.#config;
+    this.#connection = this.#config.transport().subscribe({
+      next: (transport) => {
+        const traced = logger?.pdu === undefined ? transport : tracedTransport(transport, logger.pdu.bind(logger));
+        transport.events$.subscribe((event) => this.#events.next(event));
+        try {
+          this.#stack = createStack(traced, {
+            params: this.#config.params,
+            scheduler: this.#config.scheduler,
+            random: this.#config.random,
+            tokenGenerator: this.#config.tokenGenerator,
+            onEvent: (event: MessageLayerEvent) => this.#events.next(event),
+          });
+        } catch (error) {
+          this.#fail(ready, error);
+          return;
+        }
+        ready.next(this.#stack);
+      },
+      error: (error) => this.#fail(ready, error),
+    });
+    return ready;
+  }
+
+  #fail(ready: ReplaySubject<Stack>, error: unknown): void {
+    this.#events.next({ type: 'failed', error: error as Error });
+    this.#config.logger?.warn?.(`session to ${this.#config.server} failed: ${(error as Error).message}`);
+    const stack = this.#stack;
+    this.#stack = undefined;
+    this.#connection?.unsubscribe();
+    this.#connection = undefined;
+    if (this.#ready === ready) this.#ready = undefined; // the next request connects again
+    stack?.fail(error);
+    ready.error(error);
+  }
+
+  #close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const stack = this.#stack;
+    this.#stack = undefined;
+    this.#ready = undefined;
+    stack?.fail(new CoapSessionClosedError());
+    this.#connection?.unsubscribe();
+    this.#connection = undefined;
+    this.#events.next({ type: 'closed', reason });
+    this.#events.complete();
+    this.#config.onClosed(this);
+  }
+}
+
+function tracedTransport<T extends import('../transport/transport').Transport>(
+  transport: T,
+  trace: (direction: 'sent' | 'received', frame: Uint8Array) => void,
+): import('../transport/transport').Transport {
+  return {
+    ...transport,
+    frames$: transport.frames$.pipe(map((frame) => (trace('received', frame), frame))),
+    send(frame) {
+      trace('sent', frame);
+      transport.send(frame);
+    },
+    events$: transport.events$,
+    maxFrameOverhead: transport.maxFrameOverhead,
+    reliable: transport.reliable,
+    local: transport.local,
+    remote: transport.remote,
+  };
+}
