@@ -11,6 +11,7 @@
  *   |1 1 1 1 1 1 1 1|    Payload (if any) ...
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
+import { allocateOutput } from './byte-pool';
 import { optionsAndPayloadSize, readOptionsAndPayload, writeOptionsAndPayload } from './options';
 import { EMPTY_BYTES, type CoapPdu, type MessageType } from './pdu';
 
@@ -27,13 +28,15 @@ export function encodeDatagram(pdu: CoapPdu): Uint8Array {
   const token = pdu.token;
   const tokenLength = token.length;
   if (tokenLength > 65804) throw new CoapEncodeError(`token of ${tokenLength} bytes is longer than 65804`);
+  // RFC 8974 §2.1: TKL 9-12 stay reserved and 13 means 13 or more, so 9..12-byte tokens cannot be sent.
+  if (tokenLength > 8 && tokenLength < 13) throw new CoapEncodeError(`a token of ${tokenLength} bytes cannot be encoded (9..12 are reserved)`);
   if (pdu.messageId < 0 || pdu.messageId > 0xffff || !Number.isInteger(pdu.messageId)) {
     throw new CoapEncodeError(`message ID ${pdu.messageId} is not a 16-bit integer`);
   }
   if (pdu.code < 0 || pdu.code > 0xff) throw new CoapEncodeError(`code ${pdu.code} is not an 8-bit value`);
   const tokenExtension = tokenExtensionSize(tokenLength);
   const size = UDP_HEADER_SIZE + tokenExtension + tokenLength + optionsAndPayloadSize(pdu.options, pdu.payload);
-  const out = new Uint8Array(size);
+  const out = allocateOutput(size);
   const tkl = tokenExtension === 0 ? tokenLength : tokenExtension === 1 ? 13 : 14;
   out[0] = 0x40 | ((pdu.type & 3) << 4) | tkl;
   out[1] = pdu.code;
@@ -45,10 +48,10 @@ export function encodeDatagram(pdu: CoapPdu): Uint8Array {
     out[offset++] = (tokenLength - 269) >> 8;
     out[offset++] = (tokenLength - 269) & 0xff;
   }
-  if (tokenLength > 0) {
+  if (tokenLength > 8) {
     out.set(token, offset);
     offset += tokenLength;
-  }
+  } else for (let i = 0; i < tokenLength; i++) out[offset++] = token[i];
   writeOptionsAndPayload(out, offset, pdu.options, pdu.payload);
   return out;
 }
@@ -92,7 +95,7 @@ export function decodeDatagram(bytes: Uint8Array): CoapPdu {
     }
   }
   if (offset + tokenLength > end) throw truncatedToken(offset, messageId);
-  const token = tokenLength === 0 ? EMPTY_BYTES : bytes.subarray(offset, offset + tokenLength);
+  const token = tokenLength === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, tokenLength);
   offset += tokenLength;
   if (offset === end) return { type, code, messageId, token, options: [], payload: EMPTY_BYTES };
   const body = readOptionsAndPayload(bytes, offset, end, messageId, false);
