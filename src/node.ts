@@ -1,9 +1,10 @@
 /**
- * rxcoap for Node: everything of the core, plus the UDP (and DTLS) transports registered so that
- * `ctx.newClientSession({ server: 'coap://...' })` works.
+ * rxcoap for Node: everything of the core, plus the UDP and DTLS-PSK transports registered so that
+ * `ctx.newClientSession({ server: 'coap://...' })` and `ctx.newClientSessionPsk({ server: 'coaps://...' })` work.
  * @packageDocumentation
  */
 import { registerTransport } from './session/transport-registry';
+import { dtlsPskTransport } from './transport/dtls/psk';
 import { udpTransport } from './transport/udp';
 
 registerTransport(
@@ -12,5 +13,26 @@ registerTransport(
   0,
 );
 
+registerTransport(
+  'dtls',
+  (target) => {
+    const psk = target.psk!; // the context checks that a dtls session has credentials
+    return dtlsPskTransport({
+      host: target.host,
+      port: target.port,
+      localAddress: target.localAddress,
+      localPort: target.localPort,
+      psk: { identity: psk.identity, key: psk.key },
+      validateIdentityHint: psk.validateIdentityHint,
+      clientSni: psk.clientSni,
+      scheduler: target.scheduler,
+    });
+  },
+  // DTLS 1.2 record overhead of TLS_PSK_WITH_AES_128_CCM_8 (13-byte header, 8-byte nonce, 8-byte tag), the suite
+  // offered first; the transport reports the negotiated suite's overhead once connected.
+  29,
+);
+
 export * from './index';
 export { udpTransport, type UdpTransportOptions } from './transport/udp';
+export { dtlsPskTransport, type DtlsPskTransportOptions, type DtlsPskCredentials } from './transport/dtls/psk';
