@@ -1,0 +1,14 @@
+/**
+ * rxcoap/testing (Node only): what users and our own specs need to test against CoAP — a loopback test peer
+ * with scripted resources and faults, a seeded lossy datagram proxy, and a fake transport for virtual time.
+ * @packageDocumentation
+ */
+export { startTestPeer } from './testing/test-peer';
+export type { TestPeer, TestPeerOptions, TestFault, TestPeerStats, TestPeerEvents, ReceivedPdu, SentPdu } from './testing/test-peer';
+export type { TestResource, TestResponse, TestReply, TestRequest, TestHandler, NotifyType } from './testing/test-resource';
+export { startLossyProxy } from './testing/lossy-proxy';
+export type { LossyProxy, LossyProxyOptions, LossSpec, LossStats } from './testing/lossy-proxy';
+export { seededRandom } from './testing/seeded-random';
+export type { RandomSource } from './testing/seeded-random';
+export type { LoopbackHost } from './testing/loopback';
+export { createFakeTransport, type FakeTransport, type FakeTransportOptions, type FakeReply, type SentDatagram } from './testing/fake-transport';
