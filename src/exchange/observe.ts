@@ -1,0 +1,166 @@
+/**
+ * Observe (RFC 7641) as a cold Observable: subscribe registers (GET/FETCH with Observe=0), every fresh
+ * notification is emitted in order, Max-Age silence re-registers with the same token, and unsubscribe cancels
+ * (a deregistration with Observe=1, as libcoap does; notifications that still come get RST).
+ */
+import { Observable, Subject, switchMap, type Subscription } from 'rxjs';
+import { OptionNumber } from '../codec/option-numbers';
+import { decodeUint, encodeUint } from '../codec/option-values';
+import { getOption, withOption, type CoapPdu } from '../codec/pdu';
+import type { ExchangeContext } from './exchange-context';
+import { isFresher } from './observe-freshness';
+import { rejectUnknownCritical, type RequestTemplate } from './request';
+
+const OBSERVE_REGISTER = encodeUint(0);
+const OBSERVE_DEREGISTER = encodeUint(1);
+
+/** A notification (or the registration response) as delivered: the PDU, and the whole body when block-wise. */
+export interface Notification {
+  readonly pdu: CoapPdu;
+  readonly payload: Uint8Array;
+}
+
+/** A running observation, as the session sees it (to cancel it on release). */
+export interface LiveObservation {
+  /** Sends a NON deregistration and forgets the token (session release, like libcoap). */
+  cancelNow(): void;
+}
+
+/** Options of {@link observeExchange}. */
+export interface ObserveOptions {
+  /** Send the registration (and re-registrations, deregistration) as CON. @defaultValue true */
+  readonly confirmable?: boolean;
+  /** Send a deregistration when unsubscribed. @defaultValue true */
+  readonly deregister?: boolean;
+  /** Milliseconds added to Max-Age before re-registering. @defaultValue 2000 */
+  readonly reregisterMargin?: number;
+  /** Re-register when Max-Age runs out without a notification. @defaultValue true */
+  readonly reregister?: boolean;
+  /** Completes a notification whose body needs Block2 (fetches the remaining blocks without Observe). */
+  readonly completeBody?: (first: CoapPdu) => Observable<Notification>;
+  /** Called on each re-registration. */
+  readonly onReregister?: () => void;
+  /** Tracks live observations (for release). */
+  readonly track?: { add(observation: LiveObservation): void; delete(observation: LiveObservation): void };
+  /** Runs the deregistration after the subscriber is gone (the session keeps it so release can stop it). */
+  readonly runDetached?: (work: Observable<never>) => void;
+}
+
+function needsMoreBlocks(pdu: CoapPdu): boolean {
+  const block2 = getOption(pdu, OptionNumber.Block2);
+  return block2 !== undefined && block2.length > 0 && (block2[block2.length - 1] & 0x08) !== 0;
+}
+
+/** Observes the resource `request` targets. */
+export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, options: ObserveOptions = {}): Observable<Notification> {
+  const confirmable = options.confirmable ?? true;
+  const margin = options.reregisterMargin ?? 2000;
+  return new Observable<Notification>((subscriber) => {
+    const token = ctx.tokens.newToken();
+    const registration = { ...request, token, options: withOption(request.options, OptionNumber.Observe, [OBSERVE_REGISTER]) };
+    const deregistration = { ...request, token, options: withOption(request.options, OptionNumber.Observe, [OBSERVE_DEREGISTER]) };
+    let lastSequence = -1;
+    let lastAt = 0;
+    let active = true; // false once the observation ended (no more notifications wanted)
+    let silence: Subscription | undefined;
+    const bodies = new Subject<CoapPdu>();
+
+    const end = (): void => {
+      active = false;
+      silence?.unsubscribe();
+    };
+
+    const armReregistration = (maxAgeSeconds: number): void => {
+      if (options.reregister === false) return;
+      silence?.unsubscribe();
+      silence = ctx.scheduler.schedule(() => {
+        // RFC 7641 §3.3.1: Max-Age passed without a fresh notification: register again, same token.
+        options.onReregister?.();
+        subscriber.add(ctx.transmit(registration, confirmable).subscribe({ error: (error) => subscriber.error(error) }));
+        armReregistration(maxAgeSeconds);
+      }, maxAgeSeconds * 1000 + margin);
+      subscriber.add(silence);
+    };
+
+    const onResponse = (pdu: CoapPdu): boolean => {
+      if (!active) return false; // RFC 7641 §3.6: a notification nobody wants gets RST
+      const problem = rejectUnknownCritical(pdu);
+      if (problem !== undefined) {
+        end();
+        subscriber.error(problem);
+        return false;
+      }
+      const observe = getOption(pdu, OptionNumber.Observe);
+      const success = pdu.code >> 5 === 2;
+      if (observe === undefined || !success) {
+        // Not (or no longer) observed: RFC 7641 §3.2 / §4.2. Emit it, then complete.
+        end();
+        bodies.next(pdu);
+        bodies.complete();
+        return true;
+      }
+      const sequence = decodeUint(observe);
+      const now = ctx.scheduler.now();
+      if (lastSequence >= 0 && !isFresher(lastSequence, sequence, lastAt, now)) return true; // stale: ACK, drop
+      lastSequence = sequence;
+      lastAt = now;
+      const maxAge = getOption(pdu, OptionNumber.MaxAge);
+      armReregistration(maxAge === undefined ? 60 : decodeUint(maxAge));
+      bodies.next(pdu);
+      return true;
+    };
+    const unregisterToken = ctx.tokens.register(token, onResponse);
+
+    // Newer notifications win over a body still being fetched block-wise.
+    subscriber.add(
+      bodies
+        .pipe(
+          switchMap((pdu): Observable<Notification> | Notification[] =>
+            options.completeBody !== undefined && needsMoreBlocks(pdu) ? options.completeBody(pdu) : [{ pdu, payload: pdu.payload }],
+          ),
+        )
+        .subscribe(subscriber),
+    );
+
+    const live: LiveObservation = {
+      cancelNow() {
+        if (!active) return;
+        end();
+        unregisterToken();
+        ctx.transmit(deregistration, false).subscribe({ error: () => undefined });
+      },
+    };
+    options.track?.add(live);
+
+    subscriber.add(ctx.transmit(registration, confirmable).subscribe({ error: (error) => subscriber.error(error) }));
+
+    return () => {
+      options.track?.delete(live);
+      const wasActive = active;
+      end();
+      if (!wasActive || options.deregister === false || options.runDetached === undefined) {
+        unregisterToken();
+        return;
+      }
+      // RFC 7641 §3.6: deregister with a GET carrying Observe=1 and the same token. Until its response comes,
+      // notifications (they carry Observe) get RST; the response (no Observe) ends it.
+      unregisterToken();
+      options.runDetached(
+        new Observable<never>((detached) => {
+          const release = ctx.tokens.register(token, (pdu) => {
+            if (getOption(pdu, OptionNumber.Observe) !== undefined) return false;
+            detached.complete();
+            return true;
+          });
+          detached.add(release);
+          detached.add(
+            ctx.transmit(deregistration, confirmable).subscribe({
+              error: (error) => detached.error(error),
+              complete: () => detached.add(ctx.scheduler.schedule(() => detached.complete(), confirmable ? ctx.responseTimeout : ctx.nonTimeout)),
+            }),
+          );
+        }),
+      );
+    };
+  });
+}
