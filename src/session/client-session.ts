@@ -3,12 +3,15 @@
  * first subscription and stays open until the last reference is released; every request is its own exchange
  * with a fresh token, and unsubscribing cancels it.
  */
-import { defer, map, Observable, ReplaySubject, Subject, take, type SchedulerLike, type Subscription } from 'rxjs';
+import { defer, finalize, map, Observable, ReplaySubject, share, Subject, take, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapSessionClosedError } from '../errors';
-import { type MethodName } from '../codec/pdu';
+import { tokenToHex, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
-import { requestExchange } from '../exchange/request';
+import { observeExchange, type LiveObservation } from '../exchange/observe';
+import { requestExchange, type RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
+import { blockwiseRequest } from '../exchange/blockwise';
+import { EchoState } from '../exchange/echo';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
@@ -45,6 +48,24 @@ export interface SessionConfig {
 /** Request init without method and path, for the shorthands. */
 export type ShorthandInit = Omit<RequestInit, 'method' | 'path'>;
 
+/** Options of `session.observe()`. */
+export interface ObserveInit extends ShorthandInit {
+  /** Method of the registration: GET (default) or FETCH (RFC 8132). */
+  readonly method?: 'GET' | 'FETCH';
+  /** Send a deregistration (Observe=1) when the last subscriber leaves, as libcoap does. @defaultValue true */
+  readonly deregister?: boolean;
+  /** Re-register when Max-Age passes without a notification. @defaultValue true */
+  readonly reregister?: boolean;
+  /** Milliseconds added to Max-Age before re-registering. @defaultValue 2000 */
+  readonly reregisterMargin?: number;
+}
+
+/** Options of `session.release()`. */
+export interface ReleaseOptions {
+  /** Send a NON deregistration for every live observation before closing (libcoap does). @defaultValue true */
+  readonly cancelObservations?: boolean;
+}
+
 /** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
 const UDP_HEADER = 4;
 
@@ -53,11 +74,16 @@ export class ClientSession {
   readonly #config: SessionConfig;
   readonly #refs: RefCount;
   readonly #events = new Subject<SessionEvent>();
+  /** RFC 9175 §2: an Echo value from the server, sent with the next request. */
+  readonly #echo = new EchoState();
   #mtu: number;
   #ready: ReplaySubject<Stack> | undefined;
   #stack: Stack | undefined;
   #connection: Subscription | undefined;
   #closed = false;
+  readonly #observations = new Map<string, Observable<CoapResponse>>();
+  readonly #liveObservations = new Set<LiveObservation>();
+  readonly #detached = new Set<Subscription>();
 
   /** Session events (libcoap's event handler): connected, closed, failed, retransmitted, bad-packet... */
   readonly events$: Observable<SessionEvent> = this.#events.asObservable();
@@ -96,6 +122,22 @@ export class ClientSession {
   request(init: RequestInit = {}): Observable<CoapResponse> {
     return this.#onStack((stack) => {
       const request = buildRequest(init, this.#config);
+      if (this.#config.blockMode.useLibrary) {
+        const { singleBody, noPreemptiveRequestTag } = this.#config.blockMode;
+        return blockwiseRequest(stack, request, {
+          confirmable: init.confirmable,
+          token: init.token,
+          maxPduSize: this.maxPduSize(),
+          maxBlockSize: this.#config.maxBlockSize,
+          maxBodySize: this.#config.maxBodySize,
+          singleBody,
+          noPreemptiveRequestTag,
+          block2: init.block2,
+          block1Size: init.block1Size,
+          echo: this.#echo,
+          onEvent: (event) => this.#events.next(event),
+        }).pipe(map((result) => new CoapResponse(result.pdu, stack.peer, { payload: result.payload, progress: result.progress })));
+      }
       return requestExchange(stack, request, { confirmable: init.confirmable, token: init.token }).pipe(
         map((pdu) => new CoapResponse(pdu, stack.peer)),
       );
@@ -137,6 +179,41 @@ export class ClientSession {
     return this.#shorthand('IPATCH', path, init);
   }
 
+  /**
+   * Observes a resource (RFC 7641): emits the registration response, then every fresh notification, in order.
+   * If the server does not accept the observation, emits its one response and completes; a non-2.xx
+   * notification is emitted and ends it. Several `observe()` calls for the same target share one registration
+   * (a late subscriber gets the latest notification at once); the last unsubscribe deregisters.
+   */
+  observe(path: string, init?: ObserveInit): Observable<CoapResponse>;
+  observe(init: ObserveInit & { readonly path?: string; readonly uri?: string }): Observable<CoapResponse>;
+  observe(pathOrInit: string | (ObserveInit & { readonly path?: string; readonly uri?: string }), init: ObserveInit = {}): Observable<CoapResponse> {
+    const full = typeof pathOrInit === 'string' ? { ...init, path: pathOrInit } : pathOrInit;
+    return defer(() => {
+      const request = buildRequest(full, this.#config);
+      const key = observationKey(request, full);
+      let shared = this.#observations.get(key);
+      if (shared === undefined) {
+        shared = this.#onStack((stack) =>
+          observeExchange(stack, request, {
+            confirmable: full.confirmable,
+            deregister: full.deregister,
+            reregister: full.reregister,
+            reregisterMargin: full.reregisterMargin,
+            track: this.#liveObservations,
+            runDetached: (work) => this.#runDetached(work),
+            onReregister: () => this.#events.next({ type: 'reregistered', path: full.path ?? full.uri ?? '' }),
+          }).pipe(map((notification) => new CoapResponse(notification.pdu, stack.peer, { payload: notification.payload }))),
+        ).pipe(
+          finalize(() => this.#observations.delete(key)),
+          share({ connector: () => new ReplaySubject<CoapResponse>(1), resetOnError: true, resetOnComplete: true, resetOnRefCountZero: true }),
+        );
+        this.#observations.set(key, shared);
+      }
+      return shared;
+    });
+  }
+
   /** CoAP ping (empty CON answered by RST, RFC 7252 §4.3): emits the round trip in milliseconds. */
   ping(): Observable<number> {
     return this.#onStack((stack) => stack.ping());
@@ -170,7 +247,8 @@ export class ClientSession {
    * Drops a reference (libcoap `coap_session_release`); at 0 the session closes: exchanges in flight fail with
    * `CoapSessionClosedError` and the socket closes. Returns the new count.
    */
-  release(): number {
+  release(options: ReleaseOptions = {}): number {
+    if (this.#refs.count === 1 && options.cancelObservations === false) this.#liveObservations.clear();
     return this.#refs.release();
   }
 
@@ -210,7 +288,10 @@ export class ClientSession {
     this.#connection = this.#config.transport().subscribe({
       next: (transport) => {
         const traced = logger?.pdu === undefined ? transport : tracedTransport(transport, logger.pdu.bind(logger));
-        transport.events$.subscribe((event) => this.#events.next(event));
+        // The session reports its own 'closed' (with the reason); the rest of the transport's events pass through.
+        transport.events$.subscribe((event) => {
+          if (event.type !== 'closed') this.#events.next(event);
+        });
         try {
           this.#stack = createStack(traced, {
             params: this.#config.params,
@@ -242,9 +323,20 @@ export class ClientSession {
     ready.error(error);
   }
 
+  #runDetached(work: Observable<never>): void {
+    if (this.#closed) return;
+    const subscription = work.subscribe({ error: () => this.#detached.delete(subscription), complete: () => this.#detached.delete(subscription) });
+    if (!subscription.closed) this.#detached.add(subscription);
+  }
+
   #close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    // libcoap: a released session cancels its observations with NON deregistrations.
+    for (const observation of [...this.#liveObservations]) observation.cancelNow();
+    this.#liveObservations.clear();
+    for (const subscription of this.#detached) subscription.unsubscribe();
+    this.#detached.clear();
     const stack = this.#stack;
     this.#stack = undefined;
     this.#ready = undefined;
@@ -274,4 +366,11 @@ function tracedTransport<T extends import('../transport/transport').Transport>(
     local: transport.local,
     remote: transport.remote,
   };
+}
+
+/** Observations of the same target share one registration: same method, options, body and message type. */
+function observationKey(request: RequestTemplate, init: ObserveInit): string {
+  let key = `${request.code}|${init.confirmable === false ? 'N' : 'C'}|${init.deregister === false ? 'k' : 'd'}`;
+  for (const option of request.options) key += `|${option.number}=${tokenToHex(option.value)}`;
+  return `${key}|${tokenToHex(request.payload)}`;
 }

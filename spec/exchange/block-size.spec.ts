@@ -1,0 +1,41 @@
+import { capToSzx, chooseBlockSzx, messageOverhead } from '../../src/exchange/block-size';
+import { OptionNumber } from '../../src/codec/option-numbers';
+import { encodeString } from '../../src/codec/option-values';
+
+describe('chooseBlockSzx', () => {
+  it('picks 1024-byte blocks when the default MTU leaves room', () => {
+    expect(chooseBlockSzx(1148, 30)).toBe(6);
+  });
+
+  it('picks the largest power of two that fits with header, token, options, Block option and marker', () => {
+    // 4 header + 20 overhead + 5 Block option + 1 marker = 30 bytes around the block.
+    expect(chooseBlockSzx(30 + 256, 20)).toBe(4);
+    expect(chooseBlockSzx(30 + 255, 20)).toBe(3);
+    expect(chooseBlockSzx(30 + 64, 20)).toBe(2);
+    expect(chooseBlockSzx(30 + 16, 20)).toBe(0);
+  });
+
+  it('falls back to 16-byte blocks when nothing fits', () => {
+    expect(chooseBlockSzx(20, 40)).toBe(0);
+  });
+
+  it('is capped by the context maximum and by a hint', () => {
+    expect(chooseBlockSzx(1148, 30, 256)).toBe(4);
+    expect(chooseBlockSzx(1148, 30, 300)).toBe(4);
+    expect(chooseBlockSzx(1148, 30, 16)).toBe(0);
+    expect(chooseBlockSzx(1148, 30, 4096)).toBe(6);
+  });
+});
+
+describe('capToSzx', () => {
+  it('rounds a byte cap down to a power of two in 16..1024', () => {
+    expect([8, 16, 31, 32, 100, 512, 1023, 1024, 65536].map(capToSzx)).toEqual([0, 0, 0, 1, 2, 5, 5, 6, 6]);
+  });
+});
+
+describe('messageOverhead', () => {
+  it('counts the token and the encoded options', () => {
+    // Uri-Path "upload-test": 1 header byte + 11 value bytes.
+    expect(messageOverhead(8, [{ number: OptionNumber.UriPath, value: encodeString('upload-test') }])).toBe(20);
+  });
+});

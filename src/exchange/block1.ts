@@ -1,0 +1,167 @@
+/**
+ * Block1 uploads (RFC 7959 §2.5): a body larger than one block goes in blocks, each in its own exchange; the
+ * server's 2.31 Continue drives the next one.
+ *
+ *   client                                           server
+ *     | PUT Block1:0/1/64 Size1:300 Request-Tag:t       |
+ *     |<-- 2.31 Block1:0/1/64                           |
+ *     | PUT Block1:1/1/64 Request-Tag:t                 |
+ *     |<-- 2.31 Block1:1/1/32                           |   smaller SZX: re-slice from byte 128
+ *     | PUT Block1:4/1/32 Request-Tag:t                 |
+ *     | ...                                             |
+ *     | PUT Block1:9/0/32 Request-Tag:t                 |
+ *     |<-- 2.04 Block1:9/0/32 (maybe Block2:0/1/..)     |   final response
+ *
+ * - One Request-Tag per body (RFC 9175 §3.4.1); a new attempt at the same body takes a new one.
+ * - Size1 on the first block announces the total (RFC 7959 §4).
+ * - 4.13 Request Entity Too Large: with Size1 below the body, the server will never take it
+ *   ({@link CoapBlockError}); otherwise retried once in smaller blocks (RFC 7959 §2.9.3).
+ * - 4.08 Request Entity Incomplete: the server lost track of the body ({@link CoapBlockError}).
+ */
+import { Observable, type Subscription } from 'rxjs';
+import { CoapBlockError } from '../errors';
+import { blockSize, decodeBlock, encodeBlock, type BlockValue } from '../codec/block';
+import { OptionNumber } from '../codec/option-numbers';
+import { decodeUint, encodeUint } from '../codec/option-values';
+import { codeToString, getOption, ResponseCode, withOption, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { subscribeGuarded } from '../util/operate';
+import { capToSzx } from './block-size';
+import type { RequestTemplate } from './request';
+import { wantsRequestTag, withRequestTag } from './request-tag';
+
+/** How {@link block1Transfer} runs. */
+export interface Block1Config {
+  /** Sends one request and emits its response; `first` is true for the very first message (user's token). */
+  readonly send: (request: RequestTemplate, first: boolean) => Observable<CoapPdu>;
+  /** Block size exponent to start with (0..6). */
+  readonly szx: number;
+  /** BlockMode `noPreemptiveRequestTag`: a Request-Tag only on bodies sent block-wise. */
+  readonly noPreemptiveRequestTag: boolean;
+  /** Makes a fresh Request-Tag value. */
+  readonly newRequestTag: () => Uint8Array;
+  /** Options for the message that completes the body (Size2 = 0, Block2 size control), applied to it only. */
+  readonly finalOptions?: (options: readonly CoapOption[]) => CoapOption[];
+}
+
+/** How an upload ended. */
+export interface Block1Outcome {
+  /** The final response (not 2.31). */
+  readonly response: CoapPdu;
+  /** The body went block-wise. */
+  readonly blockwise: boolean;
+  /** The request as sent, last block's options included (Request-Tag of the body). */
+  readonly sent: RequestTemplate;
+}
+
+/**
+ * Sends `request`, splitting its payload into Block1 blocks when it does not fit one block of `config.szx`.
+ * Emits the final response once, then completes; unsubscribing stops at once.
+ */
+export function block1Transfer(request: RequestTemplate, config: Block1Config): Observable<Block1Outcome> {
+  const body = request.payload;
+  return new Observable<Block1Outcome>((subscriber) => {
+    let inner: Subscription | undefined;
+    let szx = config.szx;
+    let blockwise = body.length > blockSize(szx);
+    let retried = false;
+    let first = true;
+    let tagged = tagOptions(request.options);
+    let offset = 0;
+
+    function tagOptions(options: readonly CoapOption[]): readonly CoapOption[] {
+      return wantsRequestTag(body.length, blockwise, config.noPreemptiveRequestTag) ? withRequestTag(options, config.newRequestTag()) : options;
+    }
+
+    const sendAt = (): void => {
+      let message: RequestTemplate;
+      let sentBlock: BlockValue | undefined;
+      if (!blockwise) {
+        message = { ...request, options: config.finalOptions?.(tagged) ?? tagged };
+      } else {
+        const size = blockSize(szx);
+        const end = Math.min(offset + size, body.length);
+        sentBlock = { num: offset / size, more: end < body.length, szx };
+        let options = withOption(tagged, OptionNumber.Block1, [encodeBlock(sentBlock)]);
+        // RFC 7959 §4: Size1 with the first block tells the server the whole size up front.
+        if (offset === 0) options = withOption(options, OptionNumber.Size1, [encodeUint(body.length)]);
+        if (!sentBlock.more && config.finalOptions !== undefined) options = config.finalOptions(options);
+        message = { ...request, options, payload: body.subarray(offset, end) };
+      }
+      const isFirst = first;
+      first = false;
+      inner?.unsubscribe();
+      inner = subscribeGuarded(config.send(message, isFirst), subscriber, {
+        next: (response) => onResponse(response, message, sentBlock),
+        complete: () => undefined,
+      });
+    };
+
+    const onResponse = (response: CoapPdu, message: RequestTemplate, sent: BlockValue | undefined): void => {
+      if (response.code === ResponseCode.RequestEntityTooLarge) {
+        retryTooLarge(response, sent);
+        return;
+      }
+      if (response.code === ResponseCode.RequestEntityIncomplete) {
+        throw new CoapBlockError(`the server lost part of the body (4.08 Request Entity Incomplete) at byte ${offset}`);
+      }
+      const ack = blockOf(response);
+      if (sent !== undefined && sent.more && response.code >> 5 === 2) {
+        // RFC 7959 §2.3: 2.31 Continue (or, from older servers, any 2.xx echoing Block1 with M=1) asks for more.
+        if (ack === undefined) throw new CoapBlockError(`the server answered block ${sent.num} with ${codeToString(response.code)} and no Block1 option`);
+        if (ack.szx === sent.szx && ack.num !== sent.num) {
+          throw new CoapBlockError(`the server acknowledged block ${ack.num}, block ${sent.num} was sent`);
+        }
+        // RFC 7959 §2.5 (Figure 6): the whole block was taken; a smaller SZX applies from the next byte on.
+        offset += message.payload.length;
+        szx = Math.min(szx, ack.szx);
+        sendAt();
+        return;
+      }
+      if (response.code === ResponseCode.Continue) throw new CoapBlockError('2.31 Continue to the last block of the body');
+      subscriber.next({ response, blockwise, sent: message });
+      subscriber.complete();
+    };
+
+    const retryTooLarge = (response: CoapPdu, sent: BlockValue | undefined): void => {
+      const limit = uintOf(response, OptionNumber.Size1);
+      // RFC 7959 §2.9.3 and §4: Size1 in a 4.13 is the largest body the server takes.
+      if (limit !== undefined && body.length > limit) {
+        throw new CoapBlockError(`the body of ${body.length} bytes is larger than the server accepts (${limit} bytes)`);
+      }
+      if (retried) throw new CoapBlockError('the server still answers 4.13 Request Entity Too Large after a retry in smaller blocks');
+      const sentSize = sent === undefined ? body.length : blockSize(sent.szx);
+      if (sentSize <= 16) throw new CoapBlockError('4.13 Request Entity Too Large for a message of 16 bytes of body');
+      // The server's Block1 in the 4.13 names the size it wants; else try the next smaller power of two.
+      let next = blockOf(response)?.szx ?? capToSzx(sentSize - 1);
+      if (limit !== undefined) next = Math.min(next, capToSzx(limit));
+      if (blockSize(next) >= sentSize) next = capToSzx(sentSize - 1);
+      retried = true;
+      szx = next;
+      blockwise = true;
+      offset = 0;
+      // A new attempt at the body is a new body for the server (RFC 9175 §3.4): a fresh Request-Tag.
+      tagged = getOption({ options: request.options }, OptionNumber.RequestTag) === undefined ? withRequestTag(request.options, config.newRequestTag()) : request.options;
+      sendAt();
+    };
+
+    subscriber.add(() => {
+      inner?.unsubscribe();
+      inner = undefined;
+    });
+    try {
+      sendAt();
+    } catch (error) {
+      subscriber.error(error);
+    }
+  });
+}
+
+function blockOf(pdu: CoapPdu): BlockValue | undefined {
+  const value = getOption(pdu, OptionNumber.Block1);
+  return value === undefined ? undefined : decodeBlock(value);
+}
+
+function uintOf(pdu: CoapPdu, number: number): number | undefined {
+  const value = getOption(pdu, number);
+  return value === undefined ? undefined : decodeUint(value);
+}

@@ -1,0 +1,185 @@
+/**
+ * Block-wise requests (RFC 7959, RFC 9175): the entry point `session.request()` uses when the library does
+ * block-wise transfers (libcoap `COAP_BLOCK_USE_LIBCOAP`). One request becomes:
+ *
+ *   body larger than a block?  ── yes ──► Block1 upload (block1.ts) ─┐
+ *            │ no                                                    ├─► final response has Block2 M=1?
+ *            └──────────────► one request ───────────────────────────┘      yes ► Block2 download (block2.ts)
+ *
+ * Every message goes through {@link echoExchange} (fresh token, RFC 9175 §2 Echo). Block sizes come from the
+ * path MTU ({@link chooseBlockSzx}), the context's `maxBlockSize` and the request's hints.
+ */
+import { defer, Observable, of, switchMap } from 'rxjs';
+import { blockSize, decodeBlock, encodeBlock, sizeToSzx } from '../codec/block';
+import { OptionNumber } from '../codec/option-numbers';
+import { decodeUint } from '../codec/option-values';
+import { EMPTY_BYTES, getOption, Method, withOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { block1Transfer } from './block1';
+import { chooseBlockSzx, MAX_SZX, messageOverhead, RESPONSE_OPTIONS_ALLOWANCE } from './block-size';
+import { block2Transfer, followUpTemplate, responseBlock2, type BlockwiseEvent, type BlockwiseResult } from './block2';
+import { echoExchange, type EchoState } from './echo';
+import type { ExchangeContext } from './exchange-context';
+import type { RequestTemplate } from './request';
+import { newRequestTag, REQUEST_TAG_LENGTH } from './request-tag';
+
+export type { BlockwiseEvent, BlockwiseResult } from './block2';
+
+/** Options of {@link blockwiseRequest}. */
+export interface BlockwiseOptions {
+  /** Send as CON. @defaultValue true */
+  readonly confirmable?: boolean;
+  /** Token of the first message (follow-ups always take fresh ones). */
+  readonly token?: Uint8Array;
+  /** Largest CoAP message to send, header included, in bytes (libcoap `coap_session_max_pdu_size`). */
+  readonly maxPduSize: number;
+  /** Largest block size to use, in bytes (16..1024). */
+  readonly maxBlockSize: number;
+  /** Emit one result with the whole body (true) or every block with progress (false). */
+  readonly singleBody: boolean;
+  /** A Request-Tag only on bodies sent block-wise (libcoap `COAP_BLOCK_NO_PREEMPTIVE_RTAG`). */
+  readonly noPreemptiveRequestTag: boolean;
+  /** Largest body a download may grow to, in bytes. */
+  readonly maxBodySize: number;
+  /** Restarts after an ETag change mid-download before failing. @defaultValue 3 */
+  readonly maxEtagRestarts?: number;
+  /** Block2 hint: block size, and with `num` > 0 random access to that one block (coap-client `-b num,size`). */
+  readonly block2?: { readonly num?: number; readonly size: number };
+  /** Block1 size hint, in bytes. */
+  readonly block1Size?: number;
+  /** The session's Echo state (RFC 9175 §2). */
+  readonly echo?: EchoState;
+  /** Source of Request-Tag bytes, uniform in [0, 1). @defaultValue `crypto.getRandomValues` */
+  readonly random?: () => number;
+  /** Block-wise events, e.g. a restart after an ETag change. */
+  readonly onEvent?: (event: BlockwiseEvent) => void;
+}
+
+/** Bytes the library may add to a request's options: Request-Tag, Size1, Size2 (each with a 2-byte extended delta). */
+const ADDED_OPTIONS_SIZE = 3 + REQUEST_TAG_LENGTH + (3 + 4) + 3;
+
+/** Largest Echo option (RFC 9175 §2.2.1: 40 bytes of value). */
+const MAX_ECHO_OPTION_SIZE = 3 + 40;
+
+/** RFC 7252 §5.3.1: tokens are at most 8 bytes; sizes are chosen before the token is. */
+const MAX_TOKEN_LENGTH = 8;
+
+/**
+ * Sends `request` with block-wise transfers as needed and emits the response: once with the whole body
+ * (`singleBody`), or once per block with progress. Cold; unsubscribing stops the transfer at once.
+ */
+export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate, options: BlockwiseOptions): Observable<BlockwiseResult> {
+  return defer(() => {
+    const confirmable = options.confirmable ?? true;
+    const send = (message: RequestTemplate, first: boolean): Observable<CoapPdu> =>
+      echoExchange(ctx, message, { confirmable, token: first ? options.token : undefined, echo: options.echo });
+
+    // A Block2 option set by hand counts as the hint (random access when its NUM > 0).
+    const given = getOption(request, OptionNumber.Block2);
+    const hint = options.block2 ?? (given === undefined ? undefined : fromBlockValue(given));
+    const base: RequestTemplate = given === undefined ? request : { ...request, options: withoutOption(request.options, OptionNumber.Block2) };
+
+    const overhead =
+      messageOverhead(MAX_TOKEN_LENGTH, base.options) + ADDED_OPTIONS_SIZE + (options.echo?.pending === true ? MAX_ECHO_OPTION_SIZE : 0);
+    const block1Szx = chooseBlockSzx(options.maxPduSize, overhead, Math.min(options.maxBlockSize, options.block1Size ?? 1024));
+    // The blocks we receive carry the server's options, not ours: reserve room for those too.
+    const responseOverhead = Math.max(overhead, MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
+    let block2Szx = chooseBlockSzx(options.maxPduSize, responseOverhead, Math.min(options.maxBlockSize, hint?.size ?? 1024));
+    const randomAccess = hint?.num !== undefined && hint.num > 0;
+    if (randomAccess) block2Szx = sizeToSzx(hint!.size);
+
+    // RFC 7959 §2.4 early negotiation: ask for smaller blocks in the first request when the path needs them;
+    // RFC 7959 §4: Size2 = 0 asks the server for the total, so the progress of partial results has one (a
+    // single body has no progress, and small requests stay as small as the user made them).
+    const finalOptions = (sent: readonly CoapOption[]): CoapOption[] => {
+      let out = sent as CoapOption[];
+      if (randomAccess || hint !== undefined || block2Szx < MAX_SZX) {
+        out = withOption(out, OptionNumber.Block2, [encodeBlock({ num: hint?.num ?? 0, more: false, szx: block2Szx })]);
+      }
+      if (!options.singleBody && getOption({ options: out }, OptionNumber.Size2) === undefined) out = withOption(out, OptionNumber.Size2, [EMPTY_BYTES]);
+      return out;
+    };
+
+    return block1Transfer(base, {
+      send,
+      szx: block1Szx,
+      noPreemptiveRequestTag: options.noPreemptiveRequestTag,
+      newRequestTag: () => newRequestTag(options.random),
+      finalOptions,
+    }).pipe(
+      switchMap((outcome): Observable<BlockwiseResult> => {
+        const response = outcome.response;
+        const block = responseBlock2(response);
+        if (block === undefined) return of({ pdu: response, payload: response.payload });
+        if (randomAccess) {
+          // One block asked for, one block given: no continuation.
+          const offset = block.num * blockSize(block.szx);
+          const size2 = getOption(response, OptionNumber.Size2);
+          return of({
+            pdu: response,
+            payload: response.payload,
+            progress: {
+              offset,
+              received: offset + response.payload.length,
+              total: size2 === undefined ? undefined : decodeUint(size2),
+              complete: !block.more,
+            },
+          });
+        }
+        return block2Transfer(followUpFor(outcome.sent, outcome.blockwise), response, {
+          send: (message) => send(message, false),
+          singleBody: options.singleBody,
+          maxBodySize: options.maxBodySize,
+          maxEtagRestarts: options.maxEtagRestarts,
+          maxSzx: block2Szx,
+          onEvent: options.onEvent,
+        });
+      }),
+    );
+  });
+}
+
+/** Options of {@link completeBlock2Body}. */
+export type CompleteBlock2Options = Pick<
+  BlockwiseOptions,
+  'confirmable' | 'maxPduSize' | 'maxBlockSize' | 'maxBodySize' | 'maxEtagRestarts' | 'echo' | 'onEvent'
+>;
+
+/**
+ * Completes a body whose first block arrived in `firstResponse` (an Observe notification with Block2 M=1):
+ * fetches the remaining blocks without Observe (RFC 7959 §3.4) and emits the whole body once.
+ */
+export function completeBlock2Body(
+  ctx: ExchangeContext,
+  request: RequestTemplate,
+  firstResponse: CoapPdu,
+  options: CompleteBlock2Options,
+): Observable<BlockwiseResult> {
+  return defer(() => {
+    const confirmable = options.confirmable ?? true;
+    const overhead = Math.max(messageOverhead(MAX_TOKEN_LENGTH, request.options), MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
+    return block2Transfer(followUpFor(request, false), firstResponse, {
+      send: (message) => echoExchange(ctx, message, { confirmable, echo: options.echo }),
+      singleBody: true,
+      maxBodySize: options.maxBodySize,
+      maxEtagRestarts: options.maxEtagRestarts,
+      maxSzx: chooseBlockSzx(options.maxPduSize, overhead, options.maxBlockSize),
+      onEvent: options.onEvent,
+    });
+  });
+}
+
+/**
+ * The request Block2 follow-ups repeat. After a Block1 upload the body is not sent again (RFC 7959 §3.2,
+ * Figure 11); a FETCH body that fit one message is, since it selects the representation (RFC 8132 §2).
+ */
+function followUpFor(sent: RequestTemplate, uploaded: boolean): RequestTemplate {
+  let options = withoutOption(withoutOption(sent.options, OptionNumber.Block1), OptionNumber.Size1);
+  const keepBody = !uploaded && sent.code === Method.FETCH;
+  if (!keepBody && getOption(sent, OptionNumber.ContentFormat) !== undefined) options = withoutOption(options, OptionNumber.ContentFormat);
+  return followUpTemplate({ ...sent, options, payload: keepBody ? sent.payload : EMPTY_BYTES });
+}
+
+function fromBlockValue(value: Uint8Array): { num: number; size: number } {
+  const block = decodeBlock(value);
+  return { num: block.num, size: blockSize(Math.min(block.szx, MAX_SZX)) };
+}
