@@ -1,0 +1,509 @@
+/**
+ * The `rxcoap` command line: its argument rules and output forms directly, then the BUILT CLI
+ * (`node dist/src/cli/main.js`, what the `bin` entry runs) as a user runs it, against the test peer and against
+ * libcoap's coap-server-notls / -openssl. `npm test` builds first; by hand, run `npm run build` before.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ContentFormat } from '../../src/codec/content-format';
+import { OptionNumber } from '../../src/codec/option-numbers';
+import { decodeUint, encodeString, encodeUint } from '../../src/codec/option-values';
+import { MessageType, ResponseCode, createPdu, getOption, tokenToHex } from '../../src/codec/pdu';
+import { cborPayload } from '../../src/codec/payload';
+import { encodeDatagram } from '../../src/codec/udp-codec';
+import { decodeBlock } from '../../src/codec/block';
+import { errorLine, pduLine, renderBody, responseRecord } from '../../src/cli/format';
+import { DEFAULT_BREAK_SECONDS, UsageError, parseCliArgs, parseHintFile, type CliOptions } from '../../src/cli/options';
+import { startTestPeer, type ReceivedPdu, type TestPeer } from '../../src/testing/test-peer';
+import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+interface CliRun {
+  readonly status: number | null;
+  readonly stdout: Buffer;
+  readonly stderr: string;
+  /** Wall-clock milliseconds from spawn to exit. */
+  readonly elapsed: number;
+}
+
+/** Runs the built CLI with pipes for stdin, stdout and stderr (none is a TTY). */
+function runCli(args: readonly string[], options: { input?: Uint8Array; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    const killer = setTimeout(() => child.kill('SIGKILL'), options.timeout ?? 20_000);
+    child.once('error', reject);
+    child.once('close', (status) => {
+      clearTimeout(killer);
+      resolve({ status, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString(), elapsed: Date.now() - started });
+    });
+    child.stdin.end(options.input === undefined ? undefined : Buffer.from(options.input));
+  });
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+const scriptBinary = ['/usr/bin/script', '/bin/script'].find((candidate) => fs.existsSync(candidate));
+
+/** Runs the built CLI on a pseudo-terminal (util-linux `script`): stdout and stderr are both the TTY. */
+function runCliOnTty(args: readonly string[]): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ');
+    const child = spawn(scriptBinary as string, ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const output: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('error', reject);
+    child.once('close', (status) => {
+      clearTimeout(killer);
+      resolve({ status, output: Buffer.concat(output).toString() });
+    });
+    child.stdin.end();
+  });
+}
+
+const itOnTty = scriptBinary === undefined ? it.skip : it;
+if (scriptBinary === undefined) console.warn('\n!!! SKIPPING the CLI TTY specs: util-linux `script` not found !!!\n');
+
+function tmpFile(name: string): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rxcoap-cli-')), name);
+}
+
+function run(argv: string[]): CliOptions {
+  const command = parseCliArgs(argv);
+  if (command.kind !== 'run') throw new Error(`expected a run, got ${command.kind}`);
+  return command.options;
+}
+
+function usageError(argv: string[]): string {
+  try {
+    parseCliArgs(argv);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return (error as Error).message;
+  }
+  throw new Error(`no usage error for ${argv.join(' ')}`);
+}
+
+describe('rxcoap options (coap-client letters)', () => {
+  it('maps every coap-client letter to its meaning', () => {
+    const options = run([
+      '-m', 'PUT', '-e', 'hello', '-o', 'out.bin', '-b', '3,64', '-t', 'json', '-A', 'senml+cbor', '-O', '2048,abc', '-O', '2049,0xcafe',
+      '-O', '5', '-T', 'a1b2', '-N', '-B', '7', '-a', '127.0.0.1', '-p', '40001', '-H', '9', '-U', '-v', '7', '-w',
+      'coap://127.0.0.1:5699/some/path?x=1',
+    ]);
+    expect(options).toMatchObject({
+      uri: 'coap://127.0.0.1:5699/some/path?x=1',
+      method: 'PUT',
+      payload: { kind: 'text', text: 'hello' },
+      output: 'out.bin',
+      block: { num: 3, size: 64 },
+      contentFormat: ContentFormat.Json,
+      accept: ContentFormat.SenmlCbor,
+      confirmable: false,
+      breakAfterSeconds: 7,
+      localAddress: '127.0.0.1',
+      localPort: 40001,
+      omitUriHost: true,
+      verbosity: 7,
+      newline: true,
+      json: false,
+      psk: undefined,
+    });
+    expect(options.target.port).toBe(5699);
+    expect([...(options.token ?? [])]).toEqual([0xa1, 0xb2]);
+    expect(options.options).toEqual([
+      { number: 2048, value: 'abc' },
+      { number: 2049, value: Uint8Array.of(0xca, 0xfe) },
+      { number: 5, value: new Uint8Array(0) },
+      { number: OptionNumber.HopLimit, value: 9 },
+    ]);
+  });
+
+  it('defaults to a CON GET with a 90 s break and verbosity 3', () => {
+    const options = run(['coap://[::1]/']);
+    expect(options).toMatchObject({ method: 'GET', confirmable: true, breakAfterSeconds: DEFAULT_BREAK_SECONDS, verbosity: 3, observeSeconds: undefined });
+  });
+
+  it('takes -f - (stdin), -s seconds, -u/-k/-h for coaps:// and --json', () => {
+    const options = run(['-f', '-', '-m', 'fetch', '-s', '2.5', '--json', '-u', 'me', '-k', 'sekrit', '-h', 'hints.txt', 'coaps://127.0.0.1/x']);
+    expect(options.payload).toEqual({ kind: 'file', path: '-' });
+    expect(options).toMatchObject({ observeSeconds: 2.5, json: true, psk: { identity: 'me', key: 'sekrit', hintFile: 'hints.txt' } });
+  });
+
+  it.each([
+    [['-Z', 'coap://h/'], "unknown option '-Z'"],
+    [[], 'no URI given'],
+    [['-s', 'coap://h/'], "-s took 'coap://h/' as its value"],
+    [['coap://h/', 'coap://g/'], 'one URI expected'],
+    [['-m', 'brew', 'coap://h/'], "unknown method 'brew'"],
+    [['-b', '100', 'coap://h/'], 'power of two'],
+    [['-b', '2048', 'coap://h/'], '-b block size must be an integer in 16..1024'],
+    [['-t', 'nonsense', 'coap://h/'], "unknown content format 'nonsense'"],
+    [['-O', 'x,1', 'coap://h/'], '-O option number'],
+    [['-O', '12,0xzz', 'coap://h/'], 'is not hex'],
+    [['-T', '0102030405060708ff', 'coap://h/'], 'at most 8 bytes'],
+    [['-T', 'xyz', 'coap://h/'], 'is not hex'],
+    [['-H', '0', 'coap://h/'], '-H hop limit must be an integer in 1..255'],
+    [['-v', '12', 'coap://h/'], '-v must be an integer in 0..9'],
+    [['-s', '0', 'coap://h/'], '-s must be more than 0'],
+    [['-B', 'soon', 'coap://h/'], '-B must be a number of seconds'],
+    [['-e', 'a', '-f', 'b', 'coap://h/'], '-e and -f both give a body'],
+    [['-s', '1', '-m', 'put', 'coap://h/'], '-s observes with GET or FETCH'],
+    [['-k', 'key', 'coap://h/'], '-u, -k and -h are for coaps:// URIs'],
+    [['coaps://h/'], 'coaps:// needs a pre-shared key'],
+    [['--json', '-o', 'f', 'coap://h/'], '--json writes to stdout'],
+    [['coap+tcp://h/'], 'coap+tcp:// is not supported by this version'],
+    [['coaps+ws://h/'], 'coaps+ws:// is not supported by this version'],
+    [['http://h/'], "'http' is not a CoAP scheme"],
+    [['coap://h/a#frag'], 'fragments'],
+  ])('rejects %j: %s', (argv, message) => {
+    expect(usageError(argv)).toContain(message);
+  });
+
+  it('never puts the key in a message', () => {
+    expect(usageError(['-k', 'TOPSECRET', 'coap://h/'])).not.toContain('TOPSECRET');
+    expect(() => parseHintFile('hint,id\n', 'h.txt')).toThrow('h.txt:1: expected hint,identity,key');
+    expect(() => parseHintFile('# c\n\nhint,id,\n', 'h.txt')).toThrow('h.txt:3: the key is empty');
+    expect([...parseHintFile('# comment\nserver-a,alice,k,with,commas\n\nb,bob,kb\n', 'h').entries()]).toEqual([
+      ['server-a', { identity: 'alice', key: 'k,with,commas' }],
+      ['b', { identity: 'bob', key: 'kb' }],
+    ]);
+  });
+});
+
+describe('rxcoap output forms', () => {
+  const text = (value: string | Uint8Array): string => (typeof value === 'string' ? value : Buffer.from(value).toString());
+
+  it('prints CBOR in diagnostic notation and leaves other bytes alone when not on a TTY', () => {
+    const cbor = cborPayload({ temp: 21.5, tags: ['a'], raw: Uint8Array.of(1, 255) });
+    expect(renderBody(cbor, ContentFormat.Cbor, false)).toEqual({ data: `{"temp": 21.5, "tags": ["a"], "raw": h'01ff'}\n`, rendered: true });
+    expect(text(renderBody(cbor, ContentFormat.SenmlCbor, false).data)).toContain('"temp"');
+    const json = Buffer.from('{"a":[1,2]}');
+    expect(renderBody(json, ContentFormat.Json, false)).toEqual({ data: json, rendered: false });
+    expect(renderBody(json, ContentFormat.Json, true)).toEqual({ data: '{\n  "a": [\n    1,\n    2\n  ]\n}\n', rendered: true });
+    const links = Buffer.from('</a>;rt="x";ct=0,</b>;obs');
+    expect(renderBody(links, ContentFormat.LinkFormat, true).data).toBe('</a>;rt=x;ct=0\n</b>;obs\n');
+    expect(renderBody(Buffer.from('{broken'), ContentFormat.Json, true)).toEqual({ data: Buffer.from('{broken'), rendered: false });
+  });
+
+  it('builds the --json record: code, type, options by name, payload decoded by Content-Format', () => {
+    const response = createPdu({
+      type: MessageType.ACK,
+      code: ResponseCode.Content,
+      messageId: 7,
+      token: Uint8Array.of(0xab),
+      options: [
+        { number: OptionNumber.ContentFormat, value: encodeUint(ContentFormat.SenmlCbor) },
+        { number: OptionNumber.ETag, value: Uint8Array.of(1, 2) },
+        { number: OptionNumber.LocationPath, value: encodeString('a') },
+        { number: OptionNumber.LocationPath, value: encodeString('b') },
+      ],
+      payload: cborPayload([new Map<number, unknown>([[0, 'temp'], [2, 21.5]])]),
+    });
+    expect(responseRecord(response, ContentFormat.SenmlCbor)).toEqual({
+      code: '2.05',
+      codeName: 'Content',
+      type: 'ACK',
+      messageId: 7,
+      token: 'ab',
+      options: { 'Content-Format': 'application/senml+cbor', ETag: '0x0102', 'Location-Path': ['a', 'b'] },
+      size: response.payload.length,
+      payloadFormat: 'cbor',
+      payload: [{ '0': 'temp', '2': 21.5 }],
+      diagnostic: '[{0: "temp", 2: 21.5}]',
+    });
+    const binary = createPdu({ code: ResponseCode.Content, payload: Uint8Array.of(0, 1, 2, 255) });
+    expect(responseRecord(binary, ContentFormat.OctetStream)).toMatchObject({ payloadFormat: 'base64', payload: 'AAEC/w==' });
+  });
+
+  it('writes error lines and PDU trace lines', () => {
+    expect(errorLine(createPdu({ code: ResponseCode.NotFound }), undefined)).toBe('4.04 Not Found');
+    expect(errorLine(createPdu({ code: ResponseCode.BadRequest, payload: Buffer.from('bad query\n') }), 0)).toBe('4.00 Bad Request: bad query');
+    const request = createPdu({
+      type: MessageType.CON,
+      code: 1,
+      messageId: 4660,
+      token: Uint8Array.of(1, 0xab),
+      options: [
+        { number: OptionNumber.UriPath, value: encodeString('sensors') },
+        { number: OptionNumber.Observe, value: encodeUint(0) },
+      ],
+    });
+    expect(pduLine('sent', encodeDatagram(request))).toBe('-> CON GET mid=4660 token=01ab [Observe:0, Uri-Path:sensors]');
+    const reply = createPdu({ type: MessageType.ACK, code: ResponseCode.Content, messageId: 4660, payload: Buffer.from('hi') });
+    expect(pduLine('received', encodeDatagram(reply))).toBe('<- ACK 2.05 Content mid=4660 :: 2 B "hi"');
+    expect(pduLine('received', Uint8Array.of(0x80))).toMatch(/^<- 1 B not CoAP \(invalid CoAP message/);
+  });
+});
+
+describe('the built rxcoap CLI against the test peer', () => {
+  let peer: TestPeer;
+  const big = randomBytes(20_000);
+  let stored: Uint8Array = new Uint8Array(0);
+  let counter = 0;
+  const requests: ReceivedPdu[] = [];
+  const onRequest = (pdu: ReceivedPdu): void => void requests.push(pdu);
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+    peer = await startTestPeer({
+      resources: [
+        { path: '/hello', contentFormat: ContentFormat.TextPlain, get: 'world' },
+        { path: '/json', contentFormat: ContentFormat.Json, get: '{"on":true,"level":[1,2]}' },
+        { path: '/cbor', contentFormat: ContentFormat.Cbor, get: cborPayload({ temp: 21.5, ok: true }) },
+        { path: '/big', contentFormat: ContentFormat.OctetStream, get: big },
+        { path: '/counter', observable: true, notifyEvery: 200, contentFormat: ContentFormat.TextPlain, get: () => String(counter++) },
+        {
+          path: '/store',
+          get: () => stored,
+          put: (request) => {
+            stored = request.payload;
+            return { code: ResponseCode.Changed };
+          },
+        },
+        { path: '/teapot', get: () => ({ code: ResponseCode.BadRequest, payload: 'no coffee here' }) },
+      ],
+    });
+    peer.on('request', onRequest);
+  });
+
+  afterAll(async () => {
+    await peer?.close();
+  });
+
+  beforeEach(() => {
+    requests.length = 0;
+  });
+
+  it('GETs a resource: body on stdout, nothing on stderr, exit 0', async () => {
+    const result = await runCli([peer.uri('/hello')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString()).toBe('world');
+    expect((await runCli(['-w', peer.uri('/hello')])).stdout.toString()).toBe('world\n');
+  });
+
+  it('gives exit 1 and "4.04 Not Found" on stderr for a missing resource, and the diagnostic payload of an error', async () => {
+    const missing = await runCli([peer.uri('/nothing-here')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stdout.length).toBe(0);
+    expect(missing.stderr).toMatch(/^4\.04 Not Found/);
+    const teapot = await runCli([peer.uri('/teapot')]);
+    expect(teapot).toMatchObject({ status: 1, stderr: '4.00 Bad Request: no coffee here\n' });
+  });
+
+  it('prints CBOR in diagnostic notation, and -o - writes the raw bytes', async () => {
+    expect((await runCli([peer.uri('/cbor')])).stdout.toString()).toBe('{"temp": 21.5, "ok": true}\n');
+    expect((await runCli(['-o', '-', peer.uri('/cbor')])).stdout).toEqual(Buffer.from(cborPayload({ temp: 21.5, ok: true })));
+  });
+
+  it('--json writes one parseable object per response', async () => {
+    const result = await runCli(['--json', peer.uri('/json')]);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.toString().trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ code: '2.05', type: 'ACK', options: { 'Content-Format': 'application/json' }, payloadFormat: 'json', payload: { on: true, level: [1, 2] } });
+    const core = JSON.parse((await runCli(['--json', peer.uri('/.well-known/core')])).stdout.toString());
+    expect(core.payload).toEqual(expect.arrayContaining([{ href: '/hello', ct: '0' }, { href: '/counter', obs: true, ct: '0' }]));
+  });
+
+  it('PUTs a 20 KB file with -f and GETs it back byte-identical with -o (block-wise both ways)', async () => {
+    const input = tmpFile('up.bin');
+    const output = tmpFile('down.bin');
+    fs.writeFileSync(input, big);
+    const put = await runCli(['-m', 'put', '-f', input, peer.uri('/store')]);
+    expect(put).toMatchObject({ status: 0, stderr: '' });
+    expect(Buffer.from(stored)).toEqual(big);
+    expect(requests.filter((request) => getOption(request, OptionNumber.Block1) !== undefined).length).toBeGreaterThan(1);
+    const get = await runCli(['-o', output, peer.uri('/store')]);
+    expect(get).toMatchObject({ status: 0, stderr: '' });
+    expect(fs.readFileSync(output)).toEqual(big);
+  });
+
+  it('reads the body from stdin with -f -', async () => {
+    const result = await runCli(['-m', 'put', '-f', '-', peer.uri('/store')], { input: Buffer.from('from stdin') });
+    expect(result.status).toBe(0);
+    expect(Buffer.from(stored).toString()).toBe('from stdin');
+  });
+
+  it('sends what -N, -T, -O, -H, -A, -t and -U ask for', async () => {
+    const result = await runCli(['-m', 'put', '-N', '-T', 'c0ffee', '-O', '65000,0x0102', '-H', '5', '-A', 'cbor', '-t', 'text', '-U', '-e', 'x', peer.uri('/store')]);
+    expect(result.status).toBe(0);
+    const request = requests.at(-1) as ReceivedPdu;
+    expect(request.type).toBe(MessageType.NON);
+    expect(tokenToHex(request.token)).toBe('c0ffee');
+    expect(getOption(request, 65000)).toEqual(Uint8Array.of(1, 2));
+    expect(decodeUint(getOption(request, OptionNumber.HopLimit) as Uint8Array)).toBe(5);
+    expect(decodeUint(getOption(request, OptionNumber.Accept) as Uint8Array)).toBe(ContentFormat.Cbor);
+    expect(decodeUint(getOption(request, OptionNumber.ContentFormat) as Uint8Array)).toBe(ContentFormat.TextPlain);
+    expect(getOption(request, OptionNumber.UriPort)).toBeUndefined();
+    // Without -U the non-default port is sent (RFC 7252 §6.4).
+    await runCli([peer.uri('/hello')]);
+    expect(getOption(requests.at(-1) as ReceivedPdu, OptionNumber.UriPort)).toEqual(encodeUint(peer.address.port));
+  });
+
+  it('-b sets the block size of a download and still gets the whole body', async () => {
+    const output = tmpFile('big.bin');
+    const result = await runCli(['-b', '64', '-o', output, peer.uri('/big')]);
+    expect(result.status).toBe(0);
+    expect(fs.readFileSync(output)).toEqual(big);
+    const sizes = requests.map((request) => getOption(request, OptionNumber.Block2)).filter((value) => value !== undefined).map((value) => decodeBlock(value as Uint8Array).szx);
+    expect(sizes.length).toBeGreaterThan(100);
+    expect(new Set(sizes)).toEqual(new Set([2])); // SZX 2 = 64 bytes
+  });
+
+  it('-s observes, prints each notification, exits on time and deregisters', async () => {
+    const result = await runCli(['-s', '2', '-w', peer.uri('/counter')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    const values = result.stdout.toString().trimEnd().split('\n').map(Number);
+    expect(values.length).toBeGreaterThanOrEqual(6);
+    for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThan(values[i - 1]);
+    expect(result.elapsed).toBeGreaterThanOrEqual(2000);
+    expect(result.elapsed).toBeLessThan(6000);
+    expect(peer.observerCount('/counter')).toBe(0);
+  });
+
+  it('-s with --json writes one line per notification', async () => {
+    const result = await runCli(['-s', '1', '--json', peer.uri('/counter')]);
+    const records = result.stdout.toString().trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(records.length).toBeGreaterThanOrEqual(3);
+    for (const record of records) expect(record).toMatchObject({ code: '2.05', payloadFormat: 'text', options: { Observe: expect.any(Number) } });
+  });
+
+  it('-v 7 prints every PDU sent and received as one line', async () => {
+    const result = await runCli(['-v', '7', peer.uri('/hello')]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/^-> CON GET mid=\d+ token=[0-9a-f]{16} \[Uri-Port:\d+, Uri-Path:hello.*\]$/m);
+    expect(result.stderr).toMatch(/^<- ACK 2\.05 Content mid=\d+ token=[0-9a-f]{16} \[Content-Format:text\/plain;charset=utf-8.*\] :: 5 B "world"$/m);
+    expect((await runCli([peer.uri('/hello')])).stderr).toBe('');
+  });
+
+  it('-B gives up when nothing answers: exit 1 with a message', async () => {
+    peer.setFault({ path: '/hello', drop: 1 });
+    try {
+      const result = await runCli(['-B', '1', peer.uri('/hello')]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('no answer');
+      expect(result.elapsed).toBeLessThan(5000);
+    } finally {
+      peer.setFault(null);
+    }
+  });
+
+  it('draws no progress bar when stderr is not a TTY', async () => {
+    const result = await runCli(['-o', tmpFile('big.bin'), peer.uri('/big')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  itOnTty('draws a progress bar on a TTY, and pretty-prints JSON there', async () => {
+    const download = await runCliOnTty(['-o', tmpFile('big.bin'), peer.uri('/big')]);
+    expect(download.status).toBe(0);
+    expect(download.output).toContain('100%');
+    expect(download.output).toContain('/big [');
+    const json = await runCliOnTty([peer.uri('/json')]);
+    expect(json.output.replace(/\r\n/g, '\n')).toContain('{\n  "on": true,\n  "level": [\n    1,\n    2\n  ]\n}');
+  });
+
+  it.each([
+    [['-Z', 'coap://127.0.0.1/'], "unknown option '-Z'"],
+    [['-m', 'brew', 'coap://127.0.0.1/'], "-m: unknown method 'brew'"],
+    [[], 'no URI given'],
+    [['coap+tcp://127.0.0.1/x'], 'coap+tcp:// is not supported by this version'],
+    [['-f', '/nonexistent/file', '-m', 'put', 'coap://127.0.0.1/x'], '-f: cannot read /nonexistent/file: ENOENT'],
+  ])('exits 2 with a clear message for %j', async (argv, message) => {
+    const result = await runCli(argv);
+    expect(result.status).toBe(2);
+    expect(result.stdout.length).toBe(0);
+    expect(result.stderr).toContain(`rxcoap: ${message}`);
+    expect(result.stderr).toContain("Try 'rxcoap --help'");
+  });
+
+  it('--help prints the usage and exits 0', async () => {
+    const result = await runCli(['--help']);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toMatch(/^Usage: rxcoap \[options\] URI/);
+    for (const letter of ['-m', '-e', '-f', '-o', '-s', '-b', '-t', '-A', '-O', '-T', '-N', '-B', '-a', '-p', '-k', '-u', '-h', '-H', '-U', '-v', '-w', '--json']) {
+      expect(result.stdout.toString()).toContain(`${letter}`);
+    }
+  });
+});
+
+describeInterop('the built rxcoap CLI against libcoap coap-server-notls', 'notls', () => {
+  let server: LibcoapServer;
+
+  beforeAll(async () => {
+    server = await startLibcoapServer({ flavor: 'notls', args: ['-d', '10'] });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const uri = (target: string): string => `coap://127.0.0.1:${server.port}${target}`;
+
+  it('PUTs a 20 KB file with -f and GETs it back byte-identical with -o', async () => {
+    const content = randomBytes(20 * 1024);
+    const input = tmpFile('up.bin');
+    const output = tmpFile('down.bin');
+    fs.writeFileSync(input, content);
+    const put = await runCli(['-m', 'put', '-f', input, uri('/upload')]);
+    expect(put).toMatchObject({ status: 0, stderr: '' });
+    const get = await runCli(['-o', output, uri('/upload')]);
+    expect(get).toMatchObject({ status: 0, stderr: '' });
+    expect(fs.readFileSync(output)).toEqual(content);
+  });
+
+  it('-s observes /time and exits on time', async () => {
+    const result = await runCli(['-s', '3', '-w', uri('/time')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString().trimEnd().split('\n').length).toBeGreaterThanOrEqual(3);
+    expect(result.elapsed).toBeGreaterThanOrEqual(3000);
+    expect(result.elapsed).toBeLessThan(7000);
+  });
+
+  it('4.04 gives exit 1 and the code on stderr', async () => {
+    const result = await runCli([uri('/no/such/resource')]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^4\.04 Not Found/);
+  });
+});
+
+describeInterop('the built rxcoap CLI over DTLS-PSK against libcoap coap-server-openssl', 'openssl', () => {
+  const key = 'rxcoap-cli-secret';
+  let server: LibcoapServer;
+
+  beforeAll(async () => {
+    server = await startLibcoapServer({ flavor: 'openssl', args: ['-k', key] });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('GETs over coaps:// with -u and -k, and never prints the key', async () => {
+    const result = await runCli(['-v', '7', '-u', 'cli-client', '-k', key, `coaps://127.0.0.1:${server.securePort}/`]);
+    expect(result.stderr).not.toContain(key);
+    expect(result.stdout.toString()).not.toContain(key);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toContain('libcoap');
+  });
+
+  it('fails with exit 1 and a DTLS message for a wrong key, without printing it', async () => {
+    const result = await runCli(['-B', '10', '-u', 'cli-client', '-k', 'not-the-key', `coaps://127.0.0.1:${server.securePort}/`]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/DTLS|no answer/);
+    expect(result.stderr).not.toContain('not-the-key');
+  });
+});

@@ -1,0 +1,236 @@
+/**
+ * What `rxcoap` prints: bodies (CBOR in diagnostic notation, JSON and link-format pretty-printed on a TTY,
+ * anything else byte for byte), the `--json` record of a response, the stderr line of an error response
+ * (`4.04 Not Found: diagnostic`), and the one-line form of a PDU for `-v 7`. Pure functions: `main.ts` decides
+ * where the text goes.
+ */
+import { contentFormatName, ContentFormat } from '../codec/content-format';
+import { parseLinkFormat, formatLinkFormat, type Link } from '../codec/link-format';
+import { optionName, formatOptionValue } from '../codec/option-registry';
+import { codeName, codeToString, messageTypeNames, tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { cborDiagnostic, decodeCbor } from '../codec/payload';
+import { decodeDatagram } from '../codec/udp-codec';
+
+/** What kind of body a Content-Format holds, for printing. */
+export type BodyKind = 'cbor' | 'json' | 'link-format' | 'text' | 'binary';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Classifies a Content-Format by its registered media type: `application/cbor`, `+cbor` and `cbor-seq` types
+ * are CBOR (not the deflate-coded one); `application/json` and `+json` types are JSON; 40 is link-format;
+ * `text/*`, XML and JavaScript are text. No Content-Format: text when the bytes are UTF-8.
+ */
+export function bodyKind(contentFormat: number | undefined, payload: Uint8Array): BodyKind {
+  if (contentFormat === undefined) return isUtf8Text(payload) ? 'text' : 'binary';
+  if (contentFormat === ContentFormat.LinkFormat) return 'link-format';
+  const mediaType = contentFormatName(contentFormat);
+  if (mediaType === undefined || mediaType.includes('deflate')) return 'binary';
+  const type = mediaType.split(';')[0];
+  if (type === 'application/cbor' || type === 'application/cbor-seq' || type.endsWith('+cbor') || type.endsWith('+cbor-seq')) return 'cbor';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  if (type.startsWith('text/') || type.endsWith('/xml') || type.endsWith('+xml') || type === 'application/javascript') return 'text';
+  return 'binary';
+}
+
+/** True for UTF-8 without control characters other than tab, CR and LF. */
+export function isUtf8Text(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return true;
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    return false;
+  }
+  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text);
+}
+
+/** A link-format document, one link per line (a TTY view of `/.well-known/core`). */
+function prettyLinks(links: readonly Link[]): string {
+  return links.map((link) => formatLinkFormat([link])).join('\n');
+}
+
+/** How a body is printed: text (ends with a newline when it is a rendering) or the raw bytes. */
+export interface RenderedBody {
+  readonly data: string | Uint8Array;
+  /** True when `data` is a rendering (diagnostic notation, pretty JSON, one link per line), not the bytes. */
+  readonly rendered: boolean;
+}
+
+/**
+ * Renders a body for stdout. CBOR always becomes diagnostic notation (RFC 8949 §8), as raw CBOR on a terminal
+ * is noise; JSON and link-format are pretty-printed only when `pretty` (stdout is a TTY), so pipes get the
+ * server's bytes. A body that does not parse as its Content-Format says is printed as it is.
+ */
+export function renderBody(payload: Uint8Array, contentFormat: number | undefined, pretty: boolean): RenderedBody {
+  if (payload.length === 0) return { data: payload, rendered: false };
+  const kind = bodyKind(contentFormat, payload);
+  try {
+    if (kind === 'cbor') return { data: cborDiagnostic(payload) + '\n', rendered: true };
+    if (pretty && kind === 'json') return { data: JSON.stringify(JSON.parse(strictUtf8.decode(payload)), null, 2) + '\n', rendered: true };
+    if (pretty && kind === 'link-format') return { data: prettyLinks(parseLinkFormat(strictUtf8.decode(payload))) + '\n', rendered: true };
+  } catch {
+    // not what the Content-Format says: show the bytes
+  }
+  return { data: payload, rendered: false };
+}
+
+/** Lowercase hex. */
+function hex(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i++) text += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+  return text;
+}
+
+/** Options by name; a repeated option gives an array of its values in order. */
+export function optionsByName(options: readonly CoapOption[]): Record<string, string | number | Array<string | number>> {
+  const record: Record<string, string | number | Array<string | number>> = {};
+  for (const option of options) {
+    const name = optionName(option.number);
+    const value = formatOptionValue(option.number, option.value);
+    const previous = record[name];
+    if (previous === undefined) record[name] = value;
+    else if (Array.isArray(previous)) previous.push(value);
+    else record[name] = [previous, value];
+  }
+  return record;
+}
+
+/**
+ * A CBOR value made JSON-safe: byte strings as `0x` hex, Maps as objects, bigints as numbers when safe (else
+ * strings), tags as `{ tag, value }`, dates as ISO text, undefined as null.
+ */
+export function jsonSafe(value: unknown, depth = 0): unknown {
+  if (depth > 256) return null;
+  if (value === undefined) return null;
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Uint8Array) return `0x${hex(value)}`;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map((item) => jsonSafe(item, depth + 1));
+  if (value instanceof Map) {
+    const object: Record<string, unknown> = {};
+    for (const [key, item] of value) object[String(key)] = jsonSafe(item, depth + 1);
+    return object;
+  }
+  const record = value as Record<string, unknown>;
+  if (value.constructor?.name === 'Tag' && 'tag' in record && 'value' in record) {
+    return { tag: jsonSafe(record.tag, depth + 1), value: jsonSafe(record.value, depth + 1) };
+  }
+  const object: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) object[key] = jsonSafe(record[key], depth + 1);
+  return object;
+}
+
+/** The payload of a `--json` record, decoded by Content-Format. */
+export interface DecodedPayload {
+  /** How `payload` was decoded. */
+  readonly payloadFormat: 'empty' | 'json' | 'cbor' | 'link-format' | 'text' | 'base64';
+  readonly payload: unknown;
+  /** CBOR diagnostic notation (exact, where the JSON form loses tags or byte strings). */
+  readonly diagnostic?: string;
+}
+
+/** Decodes a payload for `--json`; a body that does not parse as its Content-Format says falls back to text or base64. */
+export function decodePayload(payload: Uint8Array, contentFormat: number | undefined): DecodedPayload {
+  if (payload.length === 0) return { payloadFormat: 'empty', payload: null };
+  const kind = bodyKind(contentFormat, payload);
+  try {
+    if (kind === 'cbor') {
+      const diagnostic = cborDiagnostic(payload);
+      try {
+        return { payloadFormat: 'cbor', payload: jsonSafe(decodeCbor(payload)), diagnostic };
+      } catch {
+        // a CBOR sequence (RFC 8742) is several items: the diagnostic lists them
+        return { payloadFormat: 'cbor', payload: null, diagnostic };
+      }
+    }
+    if (kind === 'json') return { payloadFormat: 'json', payload: JSON.parse(strictUtf8.decode(payload)) };
+    if (kind === 'link-format') {
+      const links = parseLinkFormat(strictUtf8.decode(payload));
+      return { payloadFormat: 'link-format', payload: links.map((link) => ({ href: link.target, ...link.attributes })) };
+    }
+  } catch {
+    // fall through
+  }
+  if (kind !== 'binary' && kind !== 'cbor' && isUtf8Text(payload)) return { payloadFormat: 'text', payload: strictUtf8.decode(payload) };
+  return { payloadFormat: 'base64', payload: Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString('base64') };
+}
+
+/** What {@link responseRecord} reads from a response (a `CoapResponse` has all of it). */
+export type ResponseLike = Pick<CoapPdu, 'code' | 'type' | 'messageId' | 'token' | 'options' | 'payload'>;
+
+/** The `--json` object of one response or notification. */
+export function responseRecord(response: ResponseLike, contentFormat: number | undefined): Record<string, unknown> {
+  const decoded = decodePayload(response.payload, contentFormat);
+  return {
+    code: codeToString(response.code),
+    codeName: codeName(response.code).replace(/^\d\.\d\d ?/, ''),
+    type: messageTypeNames[response.type],
+    messageId: response.messageId,
+    token: tokenToHex(response.token),
+    options: optionsByName(response.options),
+    size: response.payload.length,
+    ...decoded,
+  };
+}
+
+/** Printable ASCII of a diagnostic payload, other bytes as `.` (as coap-client prints it). */
+function printable(payload: Uint8Array): string {
+  if (isUtf8Text(payload)) return strictUtf8.decode(payload).replace(/[\r\n]+$/, '');
+  let text = '';
+  for (const byte of payload) text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
+  return text;
+}
+
+/**
+ * The stderr line of a response that is not 2.xx: `4.04 Not Found`, then `: ` and the diagnostic payload
+ * (RFC 7252 §5.5.2) when there is one; a CBOR problem detail (RFC 9290) in diagnostic notation.
+ */
+export function errorLine(response: ResponseLike, contentFormat: number | undefined): string {
+  let line = codeName(response.code);
+  if (response.payload.length > 0) {
+    let diagnostic: string;
+    try {
+      diagnostic = bodyKind(contentFormat, response.payload) === 'cbor' ? cborDiagnostic(response.payload) : printable(response.payload);
+    } catch {
+      diagnostic = printable(response.payload);
+    }
+    line += `: ${diagnostic}`;
+  }
+  return line;
+}
+
+/** Longest payload shown in a PDU trace line before it is cut. */
+const TRACE_PAYLOAD_CHARS = 48;
+
+function tracePayload(payload: Uint8Array): string {
+  if (payload.length === 0) return '';
+  if (isUtf8Text(payload)) {
+    const text = strictUtf8.decode(payload);
+    const shown = text.length > TRACE_PAYLOAD_CHARS ? `${text.slice(0, TRACE_PAYLOAD_CHARS)}...` : text;
+    return ` :: ${payload.length} B ${JSON.stringify(shown)}`;
+  }
+  const shown = payload.length > TRACE_PAYLOAD_CHARS / 2 ? `${hex(payload.subarray(0, TRACE_PAYLOAD_CHARS / 2))}...` : hex(payload);
+  return ` :: ${payload.length} B 0x${shown}`;
+}
+
+/**
+ * One PDU as a line for `-v 7`, e.g.
+ * `-> CON GET mid=4660 token=01ab [Uri-Path:sensors, Uri-Path:temperature, Observe:0]` or
+ * `<- ACK 2.05 Content mid=4660 token=01ab [Content-Format:application/json] :: 13 B "{\"on\":true}"`.
+ */
+export function pduLine(direction: 'sent' | 'received', frame: Uint8Array): string {
+  const arrow = direction === 'sent' ? '->' : '<-';
+  let pdu: CoapPdu;
+  try {
+    pdu = decodeDatagram(frame);
+  } catch (error) {
+    return `${arrow} ${frame.length} B not CoAP (${(error as Error).message})`;
+  }
+  const options = pdu.options.map((option) => `${optionName(option.number)}:${formatOptionValue(option.number, option.value)}`);
+  const token = pdu.token.length === 0 ? '' : ` token=${tokenToHex(pdu.token)}`;
+  const optionText = options.length === 0 ? '' : ` [${options.join(', ')}]`;
+  return `${arrow} ${messageTypeNames[pdu.type]} ${codeName(pdu.code)} mid=${pdu.messageId}${token}${optionText}${tracePayload(pdu.payload)}`;
+}
