@@ -21,10 +21,8 @@ type Reply = { code: number; options?: CoapOption[]; payload?: Uint8Array } | un
 function fakeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest) => Reply): { ctx: ExchangeContext; sent: OutgoingRequest[] } {
   const tokens = new TokenMatcher(sequentialTokenGenerator(2));
   const sent: OutgoingRequest[] = [];
-  const ctx: ExchangeContext = {
-    tokens,
-    transmit: (request) =>
-      new Observable<never>((subscriber) => {
+  const transmit: ExchangeContext['transmit'] = (request) =>
+    new Observable<never>((subscriber) => {
         sent.push(request);
         return scheduler.schedule(() => {
           const reply = answer(request);
@@ -33,7 +31,14 @@ function fakeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest
           }
           subscriber.complete();
         }, 1);
-      }),
+    });
+  const ctx: ExchangeContext = {
+    tokens,
+    transmit,
+    send: (request, confirmable, callbacks) => {
+      const subscription = transmit(request, confirmable).subscribe({ complete: () => callbacks.acknowledged(), error: (error) => callbacks.failed(error) });
+      return () => subscription.unsubscribe();
+    },
     scheduler,
     responseTimeout: 10_000,
     nonTimeout: 10_000,

@@ -26,10 +26,8 @@ interface Fake {
 function fakeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest) => Reply): Fake {
   const tokens = new TokenMatcher(sequentialTokenGenerator(2));
   const sent: OutgoingRequest[] = [];
-  const ctx: ExchangeContext = {
-    tokens,
-    transmit: (request) =>
-      new Observable<never>((subscriber) => {
+  const transmit: ExchangeContext['transmit'] = (request) =>
+    new Observable<never>((subscriber) => {
         sent.push(request);
         return scheduler.schedule(() => {
           const reply = answer(request);
@@ -38,7 +36,14 @@ function fakeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest
           }
           subscriber.complete();
         }, 1);
-      }),
+    });
+  const ctx: ExchangeContext = {
+    tokens,
+    transmit,
+    send: (request, confirmable, callbacks) => {
+      const subscription = transmit(request, confirmable).subscribe({ complete: () => callbacks.acknowledged(), error: (error) => callbacks.failed(error) });
+      return () => subscription.unsubscribe();
+    },
     scheduler,
     responseTimeout: 10_000,
     nonTimeout: 10_000,

@@ -20,17 +20,22 @@ type Reply = { code: number; options?: CoapOption[]; payload?: Uint8Array };
 function fakeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest) => Reply): { ctx: ExchangeContext; sent: OutgoingRequest[] } {
   const tokens = new TokenMatcher(sequentialTokenGenerator(2));
   const sent: OutgoingRequest[] = [];
-  const ctx: ExchangeContext = {
-    tokens,
-    transmit: (request) =>
-      new Observable<never>((subscriber) => {
+  const transmit: ExchangeContext['transmit'] = (request) =>
+    new Observable<never>((subscriber) => {
         sent.push(request);
         return scheduler.schedule(() => {
           const reply = answer(request);
           tokens.route(createPdu({ type: MessageType.ACK, code: reply.code, token: request.token, options: reply.options, payload: reply.payload }));
           subscriber.complete();
         }, 1);
-      }),
+    });
+  const ctx: ExchangeContext = {
+    tokens,
+    transmit,
+    send: (request, confirmable, callbacks) => {
+      const subscription = transmit(request, confirmable).subscribe({ complete: () => callbacks.acknowledged(), error: (error) => callbacks.failed(error) });
+      return () => subscription.unsubscribe();
+    },
     scheduler,
     responseTimeout: 10_000,
     nonTimeout: 10_000,

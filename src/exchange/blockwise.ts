@@ -13,13 +13,13 @@ import { defer, Observable, of, switchMap } from 'rxjs';
 import { blockSize, decodeBlock, encodeBlock, sizeToSzx } from '../codec/block';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint } from '../codec/option-values';
-import { EMPTY_BYTES, getOption, Method, withOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { EMPTY_BYTES, getOption, Method, ResponseCode, withOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { block1Transfer } from './block1';
 import { chooseBlockSzx, MAX_SZX, messageOverhead, RESPONSE_OPTIONS_ALLOWANCE } from './block-size';
 import { block2Transfer, followUpTemplate, responseBlock2, type BlockwiseEvent, type BlockwiseResult } from './block2';
-import { echoExchange, type EchoState } from './echo';
+import { echoExchange, withEchoValue, type EchoState } from './echo';
 import type { ExchangeContext } from './exchange-context';
-import type { RequestTemplate } from './request';
+import { requestExchange, type RequestTemplate } from './request';
 import { newRequestTag, REQUEST_TAG_LENGTH } from './request-tag';
 
 export type { BlockwiseEvent, BlockwiseResult } from './block2';
@@ -182,4 +182,47 @@ function followUpFor(sent: RequestTemplate, uploaded: boolean): RequestTemplate 
 function fromBlockValue(value: Uint8Array): { num: number; size: number } {
   const block = decodeBlock(value);
   return { num: block.num, size: blockSize(Math.min(block.szx, MAX_SZX)) };
+}
+
+/**
+ * True when `request` goes on the wire exactly as given under these options: no body to split, no Block2 hint
+ * or early negotiation (the path takes 1024-byte blocks), no Size2, no Echo to carry. Such a request can take
+ * the session's fast path, and only its response says whether block-wise work follows
+ * ({@link needsFollowUp}, {@link continueAfterResponse}).
+ */
+export function sendsAsIs(request: RequestTemplate, options: BlockwiseOptions): boolean {
+  if (request.payload.length > 0 || !options.singleBody || options.block2 !== undefined || options.echo?.pending === true) return false;
+  if (getOption(request, OptionNumber.Block2) !== undefined) return false;
+  const overhead = messageOverhead(MAX_TOKEN_LENGTH, request.options) + ADDED_OPTIONS_SIZE;
+  const responseOverhead = Math.max(overhead, MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
+  return chooseBlockSzx(options.maxPduSize, responseOverhead, options.maxBlockSize) === MAX_SZX;
+}
+
+/** True when the response of a sent-as-is request starts more work: an Echo (RFC 9175 §2) or more blocks. */
+export function needsFollowUp(response: CoapPdu): boolean {
+  return getOption(response, OptionNumber.Echo) !== undefined || responseBlock2(response)?.more === true;
+}
+
+/**
+ * Finishes what the first response of a sent-as-is request started: answers a 4.01 Echo challenge once
+ * (RFC 9175 §2.3), keeps an Echo from a 2.xx for the next request, and fetches the remaining blocks when
+ * Block2 says more (whole body, like {@link blockwiseRequest} with `singleBody`).
+ */
+export function continueAfterResponse(ctx: ExchangeContext, request: RequestTemplate, response: CoapPdu, options: CompleteBlock2Options): Observable<BlockwiseResult> {
+  return defer(() => {
+    const finish = (pdu: CoapPdu): Observable<BlockwiseResult> =>
+      responseBlock2(pdu)?.more === true ? completeBlock2Body(ctx, request, pdu, options) : of({ pdu, payload: pdu.payload });
+    const echo = getOption(response, OptionNumber.Echo);
+    if (echo !== undefined && response.code === ResponseCode.Unauthorized) {
+      return requestExchange(ctx, withEchoValue(request, echo), { confirmable: options.confirmable }).pipe(
+        switchMap((retried) => {
+          const next = getOption(retried, OptionNumber.Echo);
+          if (next !== undefined && retried.code !== ResponseCode.Unauthorized) options.echo?.remember(next);
+          return finish(retried);
+        }),
+      );
+    }
+    if (echo !== undefined) options.echo?.remember(echo);
+    return finish(response);
+  });
 }

@@ -3,7 +3,7 @@
  * with the message layer (CON/NON, MIDs, retransmission); a reliable stack implements it with signaling, so
  * nothing in `exchange/` asks which transport it is on.
  */
-import type { Observable, SchedulerLike } from 'rxjs';
+import { Observable, type SchedulerLike } from 'rxjs';
 import type { PeerAddress } from '../errors';
 import type { CoapPdu } from '../codec/pdu';
 import type { TokenMatcher } from './token-matcher';
@@ -11,14 +11,21 @@ import type { TokenMatcher } from './token-matcher';
 /** A request to send: everything but type and message ID. */
 export type OutgoingRequest = Omit<CoapPdu, 'type' | 'messageId'>;
 
+/** How a send ends: exactly one is called, once, unless cancelled first. */
+export interface SendCallbacks {
+  /** The peer has the request (ACK for CON; sent, for NON and on reliable transports). */
+  acknowledged(): void;
+  /** `CoapResetError`, `CoapTimeoutError`, an encoding error. */
+  failed(error: unknown): void;
+}
+
 /** What an exchange needs from the stack below it. */
 export interface ExchangeContext {
   /** Live tokens of the session; responses arrive through the handlers registered here. */
   readonly tokens: TokenMatcher;
-  /**
-   * Sends a request. Completes when the peer has it (ACK for CON; at once for NON and on reliable transports),
-   * errors with `CoapResetError`/`CoapTimeoutError`/transport errors.
-   */
+  /** Sends a request (the per-request hot path, hence callbacks); returns the canceller. */
+  send(request: OutgoingRequest, confirmable: boolean, callbacks: SendCallbacks): () => void;
+  /** {@link ExchangeContext.send} as a cold Observable that completes when the peer has the request. */
   transmit(request: OutgoingRequest, confirmable: boolean): Observable<never>;
   readonly scheduler: SchedulerLike;
   /** How long to wait for a response after the request was acknowledged (separate response), in milliseconds. */
@@ -27,4 +34,12 @@ export interface ExchangeContext {
   readonly nonTimeout: number;
   /** The peer, for responses and errors. */
   readonly peer: PeerAddress;
+}
+
+/** Builds `transmit` from `send`. */
+export function transmitWith(send: ExchangeContext['send']): ExchangeContext['transmit'] {
+  return (request, confirmable) =>
+    new Observable<never>((subscriber) =>
+      send(request, confirmable, { acknowledged: () => subscriber.complete(), failed: (error) => subscriber.error(error) }),
+    );
 }

@@ -7,12 +7,26 @@ import { CoapArgumentError } from '../errors';
 /** Makes a token; injectable for tests. */
 export type TokenGenerator = () => Uint8Array;
 
+/** Random bytes are drawn in blocks of this size: one CSPRNG call per 64 eight-byte tokens. */
+const POOL_SIZE = 512;
+
 /** A generator of `length` random bytes (0..8). @defaultValue length 8 */
 export function randomTokenGenerator(length = 8): TokenGenerator {
   if (!Number.isInteger(length) || length < 0 || length > 8) throw new CoapArgumentError(`token length must be 0..8, got ${length}`);
+  let pool = new Uint8Array(0);
+  let offset = 0;
   return () => {
     const token = new Uint8Array(length);
-    if (length > 0) globalThis.crypto.getRandomValues(token);
+    if (length === 0) return token;
+    if (offset + length > pool.length) {
+      // A fresh pool each time: handed-out bytes are never reused, and old tokens are copies, not views.
+      pool = new Uint8Array(POOL_SIZE);
+      globalThis.crypto.getRandomValues(pool);
+      offset = 0;
+    }
+    for (let i = 0; i < length; i++) token[i] = pool[offset + i];
+    pool.fill(0, offset, offset + length);
+    offset += length;
     return token;
   };
 }

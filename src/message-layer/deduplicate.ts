@@ -3,23 +3,25 @@
  * EXCHANGE_LIFETIME (CON) or NON_LIFETIME (NON) is a duplicate; a duplicate CON gets the reply sent the first
  * time (empty ACK or RST) again and is not delivered twice (aiocoap `_deduplicate_message`).
  *
- * Memory is bounded: at most `capacity` entries, oldest evicted first; nothing is kept when idle and no
- * timers run (entries expire lazily against `scheduler.now()`).
+ * Per datagram this is a Map lookup plus, amortized, one ring-buffer pop: entries sit in a ring in arrival
+ * order, and the expired ones at its head are dropped as new lookups pass. Memory is bounded (`capacity`
+ * entries, oldest evicted first), nothing is kept when idle and no timer runs.
  */
 
-interface Entry {
+/** What is remembered for one message ID. */
+export interface DuplicateEntry {
   readonly expires: number;
+  /** The reply to send again for a duplicate CON (null: none was sent). */
   readonly reply: Uint8Array | null;
 }
 
-/** Result of {@link DeduplicationWindow.lookup}. */
-export type DuplicateLookup = { readonly duplicate: false } | { readonly duplicate: true; readonly reply: Uint8Array | null };
-
-const NOT_DUPLICATE: DuplicateLookup = { duplicate: false };
-
 /** The set of recently seen message IDs from one peer. */
 export class DeduplicationWindow {
-  #entries: Map<number, Entry> | null = null;
+  #entries: Map<number, DuplicateEntry> | null = null;
+  #ringIds: Uint16Array | null = null;
+  #ringExpires: Float64Array | null = null;
+  #head = 0;
+  #count = 0;
   readonly #capacity: number;
 
   /** @param capacity - most message IDs remembered at once @defaultValue 4096 */
@@ -27,37 +29,75 @@ export class DeduplicationWindow {
     this.#capacity = capacity;
   }
 
-  /** Whether `messageId` was seen and not yet expired; with the reply cached for it. */
-  lookup(messageId: number, now: number): DuplicateLookup {
+  /** The entry of `messageId` when it was seen and has not expired, else null. */
+  lookup(messageId: number, now: number): DuplicateEntry | null {
     const entries = this.#entries;
-    if (entries === null) return NOT_DUPLICATE;
-    this.#prune(entries, now);
+    if (entries === null) return null;
+    this.#prune(now);
     const entry = entries.get(messageId);
-    return entry === undefined ? NOT_DUPLICATE : { duplicate: true, reply: entry.reply };
+    return entry === undefined || entry.expires <= now ? null : entry;
   }
 
   /** Remembers `messageId` for `lifetime` milliseconds with the reply to replay. */
   remember(messageId: number, now: number, lifetime: number, reply: Uint8Array | null): void {
-    let entries = this.#entries;
-    if (entries === null) entries = this.#entries = new Map();
-    entries.delete(messageId);
-    if (entries.size >= this.#capacity) entries.delete(entries.keys().next().value as number);
-    entries.set(messageId, { expires: now + lifetime, reply });
+    if (this.#entries === null) {
+      this.#entries = new Map();
+      this.#ringIds = new Uint16Array(16);
+      this.#ringExpires = new Float64Array(16);
+      this.#head = 0;
+    }
+    if (this.#count === this.#capacity) this.#pop();
+    else if (this.#count === this.#ringIds!.length) this.#grow();
+    const expires = now + lifetime;
+    const ids = this.#ringIds!;
+    const tail = (this.#head + this.#count) % ids.length;
+    ids[tail] = messageId;
+    this.#ringExpires![tail] = expires;
+    this.#count++;
+    this.#entries!.set(messageId, { expires, reply });
   }
 
   /** Entries held (for tests). */
   size(now: number): number {
     if (this.#entries === null) return 0;
-    this.#prune(this.#entries, now);
-    return this.#entries?.size ?? 0;
+    this.#prune(now);
+    return this.#entries === null ? 0 : this.#entries.size;
   }
 
-  #prune(entries: Map<number, Entry>, now: number): void {
-    // Insertion order is expiry order for one lifetime; a NON entry (shorter lifetime) may stay a little longer.
-    for (const [messageId, entry] of entries) {
-      if (entry.expires > now) break;
-      entries.delete(messageId);
+  #prune(now: number): void {
+    const expires = this.#ringExpires!;
+    while (this.#count > 0 && expires[this.#head] <= now) this.#pop();
+    if (this.#count === 0) {
+      // Idle: give the memory back (heap per idle session matters with thousands of sessions).
+      this.#entries = null;
+      this.#ringIds = null;
+      this.#ringExpires = null;
     }
-    if (entries.size === 0) this.#entries = null;
+  }
+
+  #pop(): void {
+    const ids = this.#ringIds!;
+    const id = ids[this.#head];
+    const entry = this.#entries!.get(id);
+    // Only drop the map entry this ring slot created (the MID may have been remembered again since).
+    if (entry !== undefined && entry.expires === this.#ringExpires![this.#head]) this.#entries!.delete(id);
+    this.#head = (this.#head + 1) % ids.length;
+    this.#count--;
+  }
+
+  #grow(): void {
+    const ids = this.#ringIds!;
+    const expires = this.#ringExpires!;
+    const size = Math.min(ids.length * 2, this.#capacity);
+    const newIds = new Uint16Array(size);
+    const newExpires = new Float64Array(size);
+    for (let i = 0; i < this.#count; i++) {
+      const from = (this.#head + i) % ids.length;
+      newIds[i] = ids[from];
+      newExpires[i] = expires[from];
+    }
+    this.#ringIds = newIds;
+    this.#ringExpires = newExpires;
+    this.#head = 0;
   }
 }

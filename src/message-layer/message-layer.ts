@@ -1,18 +1,23 @@
 /**
  * The datagram message layer (RFC 7252 §4) for one peer: composes message IDs, NSTART, retransmission,
- * deduplication and the automatic ACK/RST replies. It knows nothing about tokens: every CON/NON from the
- * peer and every piggybacked response goes to `route`, the exchange layer's token matcher, which says
- * whether the message is wanted (ACK) or not (RST).
+ * deduplication and the automatic ACK/RST replies. It knows nothing about tokens: every CON/NON from the peer
+ * and every piggybacked response goes to `route`, the exchange layer's token matcher, which says whether the
+ * message is wanted (ACK) or not (RST).
+ *
+ * This is the per-datagram hot path, so it is imperative inside (aiocoap `messagemanager.py`, not one
+ * Observable per message): a CON is a small record, and ONE timer per peer, armed for the earliest deadline
+ * and never cancelled early, drives every retransmission (an ACK just drops the record). With one request at a
+ * time that is one timer per ACK_TIMEOUT instead of one per request. Every timer still comes from the injected
+ * scheduler, so the RFC schedule is exact in virtual time.
  */
-import { Observable, type SchedulerLike } from 'rxjs';
-import { CoapDecodeError, CoapResetError, type PeerAddress } from '../errors';
-import { MessageType, type CoapPdu } from '../codec/pdu';
+import type { SchedulerLike, Subscription } from 'rxjs';
+import { CoapDecodeError, CoapResetError, CoapTimeoutError, type PeerAddress } from '../errors';
+import { MessageType, tokenToHex, type CoapPdu } from '../codec/pdu';
 import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
 import { emptyAck, emptyCon, reset } from './acknowledge';
+import { initialTimeout } from './backoff';
 import { DeduplicationWindow } from './deduplicate';
 import { MessageIdAllocator } from './message-id';
-import { NstartLimiter } from './nstart';
-import { retransmit } from './retransmit';
 import { exchangeLifetime, nonLifetime, type TransmissionParameters } from './transmission-params';
 
 /** What the message layer reports (surfaced on the session's `events$`). */
@@ -25,6 +30,14 @@ export type MessageLayerEvent =
 
 /** A message to send without type and MID (the message layer assigns them). */
 export type OutgoingPdu = Omit<CoapPdu, 'type' | 'messageId'>;
+
+/** How a send ends. Exactly one of them is called, once, unless the send is cancelled first. */
+export interface SendCallbacks {
+  /** CON: acknowledged (empty or piggybacked ACK; a piggybacked response was routed just before). NON: sent. */
+  acknowledged(): void;
+  /** RST (`CoapResetError`), timeout (`CoapTimeoutError`) or an encoding error. */
+  failed(error: unknown): void;
+}
 
 /** Wiring of a {@link MessageLayer}. */
 export interface MessageLayerConfig {
@@ -44,20 +57,40 @@ export interface MessageLayerConfig {
   readonly dedupCapacity?: number;
 }
 
-interface Outstanding {
-  /** ACK (empty or piggybacked) received. */
-  readonly acknowledged: () => void;
-  /** RST received. */
-  readonly reset: () => void;
+const QUEUED = 0;
+const OUTSTANDING = 1;
+const DONE = 2;
+
+/** One CON (or ping) from queueing to its end. */
+interface Job {
+  state: number;
+  readonly pdu: OutgoingPdu | null; // null: ping (empty CON)
+  readonly callbacks: SendCallbacks;
+  /** RST ends a ping successfully. */
+  readonly resetIsSuccess: boolean;
+  messageId: number;
+  frame: Uint8Array | null;
+  attempt: number;
+  /** Current timeout (doubles after each retransmission). */
+  timeout: number;
+  deadline: number;
+  started: number;
 }
 
 /** Reliability for one datagram peer. */
 export class MessageLayer {
   readonly #config: MessageLayerConfig;
   readonly #messageIds: MessageIdAllocator;
-  readonly #nstart: NstartLimiter;
   readonly #dedup: DeduplicationWindow;
-  readonly #outstanding = new Map<number, Outstanding>();
+  /** Outstanding CONs by message ID. */
+  readonly #outstanding = new Map<number, Job>();
+  /** CONs waiting for an NSTART slot or a message ID (cancelled ones are skipped when reached). */
+  #queue: Job[] = [];
+  #timer: Subscription | undefined;
+  #timerAt = Infinity;
+  #midTimer: Subscription | undefined;
+  #midWaiters: (() => void)[] = [];
+  #closed = false;
   readonly #exchangeLifetime: number;
   readonly #nonLifetime: number;
 
@@ -66,70 +99,55 @@ export class MessageLayer {
     this.#exchangeLifetime = exchangeLifetime(config.params);
     this.#nonLifetime = nonLifetime(config.params);
     this.#messageIds = new MessageIdAllocator(config.firstMessageId, this.#exchangeLifetime);
-    this.#nstart = new NstartLimiter(config.params.nstart);
     this.#dedup = new DeduplicationWindow(config.dedupCapacity);
   }
 
-  /** CONs sent and not yet acknowledged, and those queued by NSTART (for tests and diagnostics). */
+  /** CONs sent and not yet acknowledged, and those waiting (for tests and diagnostics). */
   get pending(): { outstanding: number; queued: number } {
-    return { outstanding: this.#nstart.active, queued: this.#nstart.waiting };
+    let queued = 0;
+    for (const job of this.#queue) if (job.state === QUEUED) queued++;
+    return { outstanding: this.#outstanding.size, queued };
   }
 
   /**
-   * Sends `pdu` as a CON: waits for an NSTART slot and a free message ID, then retransmits until an ACK
-   * (completes) or RST ({@link CoapResetError}), or times out ({@link CoapTimeoutError}).
+   * Sends `pdu` as a CON once an NSTART slot (RFC 7252 §4.7) and a message ID are free, and retransmits it until
+   * an ACK or RST comes or MAX_RETRANSMIT retransmissions have timed out (RFC 7252 §4.2). Returns the canceller.
    */
-  sendConfirmable(pdu: OutgoingPdu, info?: { token?: string }): Observable<never> {
-    return this.#nstart.run(this.#withMessageId((messageId, subscriber) => {
-      const frame = encodeDatagram({ ...pdu, type: MessageType.CON, messageId });
-      this.#track(messageId, subscriber, () => subscriber.complete());
-      subscriber.add(
-        retransmit({
-          send: () => this.#config.send(frame),
-          params: this.#config.params,
-          scheduler: this.#config.scheduler,
-          random: this.#config.random,
-          info: { peer: this.#config.peer, token: info?.token, messageId },
-        }).subscribe({
-          next: (attempt) => this.#config.onEvent({ type: 'retransmitted', messageId, attempt }),
-          error: (error) => subscriber.error(error),
-        }),
-      );
-    }));
+  sendConfirmable(pdu: OutgoingPdu, callbacks: SendCallbacks): () => void {
+    return this.#enqueue({ state: QUEUED, pdu, callbacks, resetIsSuccess: false, messageId: -1, frame: null, attempt: 0, timeout: 0, deadline: 0, started: 0 });
   }
 
-  /** Sends `pdu` once as a NON (with a fresh message ID) and completes. */
-  sendNonConfirmable(pdu: OutgoingPdu): Observable<never> {
-    return this.#withMessageId((messageId, subscriber) => {
-      this.#config.send(encodeDatagram({ ...pdu, type: MessageType.NON, messageId }));
-      subscriber.complete();
-    });
+  /** CoAP ping (RFC 7252 §4.3): an empty CON, retransmitted like any CON; the RST (or ACK) ends it. */
+  ping(callbacks: SendCallbacks): () => void {
+    return this.#enqueue({ state: QUEUED, pdu: null, callbacks, resetIsSuccess: true, messageId: -1, frame: null, attempt: 0, timeout: 0, deadline: 0, started: 0 });
   }
 
-  /** CoAP ping (RFC 7252 §4.3): an empty CON the peer answers with RST; emits the round trip in milliseconds. */
-  ping(): Observable<number> {
-    return this.#nstart.run(this.#withMessageId<number>((messageId, subscriber) => {
-      const frame = emptyCon(messageId);
-      const started = this.#config.scheduler.now();
-      const done = (): void => {
-        subscriber.next(this.#config.scheduler.now() - started);
-        subscriber.complete();
-      };
-      this.#track(messageId, subscriber, done, done);
-      subscriber.add(
-        retransmit({
-          send: () => this.#config.send(frame),
-          params: this.#config.params,
-          scheduler: this.#config.scheduler,
-          random: this.#config.random,
-          info: { peer: this.#config.peer, messageId },
-        }).subscribe({ error: (error) => subscriber.error(error) }),
-      );
-    }));
+  /** Sends `pdu` once as a NON with a fresh message ID; `acknowledged` is called once it is sent. */
+  sendNonConfirmable(pdu: OutgoingPdu, callbacks: SendCallbacks): () => void {
+    let cancelled = false;
+    const send = (): void => {
+      if (cancelled || this.#closed) return;
+      const messageId = this.#allocate(send);
+      if (messageId < 0) return;
+      let frame: Uint8Array;
+      try {
+        frame = encodeDatagram({ type: MessageType.NON, code: pdu.code, messageId, token: pdu.token, options: pdu.options, payload: pdu.payload });
+      } catch (error) {
+        callbacks.failed(error);
+        return;
+      }
+      this.#config.send(frame);
+      callbacks.acknowledged();
+    };
+    send();
+    return () => {
+      cancelled = true;
+    };
   }
 
   /** Handles one datagram from the peer. Never throws. */
   receive(frame: Uint8Array): void {
+    if (this.#closed) return;
     let pdu: CoapPdu;
     try {
       pdu = decodeDatagram(frame);
@@ -137,22 +155,164 @@ export class MessageLayer {
       this.#rejectMalformed(frame, error as CoapDecodeError);
       return;
     }
-    const { messageId } = pdu;
-    switch (pdu.type) {
-      case MessageType.ACK: {
-        const outstanding = this.#outstanding.get(messageId);
-        if (outstanding === undefined) return; // RFC 7252 §4.2: an unexpected ACK is silently ignored
+    const type = pdu.type;
+    if (type === MessageType.ACK || type === MessageType.RST) {
+      const job = this.#outstanding.get(pdu.messageId);
+      if (job === undefined) return; // RFC 7252 §4.2: an unexpected ACK (or RST) is silently ignored
+      if (type === MessageType.ACK) {
         if (pdu.code !== 0) this.#config.route(pdu); // piggybacked response
-        outstanding.acknowledged();
-        return;
+        this.#finish(job);
+        job.callbacks.acknowledged();
+      } else {
+        this.#finish(job);
+        if (job.resetIsSuccess) job.callbacks.acknowledged();
+        else job.callbacks.failed(new CoapResetError('the peer answered the request with RST', { peer: this.#config.peer, messageId: pdu.messageId }));
       }
-      case MessageType.RST: {
-        this.#outstanding.get(messageId)?.reset();
-        return;
-      }
-      default:
-        this.#receiveRequestOrResponse(pdu);
+      return;
     }
+    this.#receiveRequestOrResponse(pdu);
+  }
+
+  /** Stops every timer and forgets every message (the connection is gone). Callbacks are not called. */
+  close(): void {
+    this.#closed = true;
+    this.#timer?.unsubscribe();
+    this.#timer = undefined;
+    this.#midTimer?.unsubscribe();
+    this.#midTimer = undefined;
+    this.#midWaiters = [];
+    for (const job of this.#outstanding.values()) job.state = DONE;
+    this.#outstanding.clear();
+    for (const job of this.#queue) job.state = DONE;
+    this.#queue = [];
+  }
+
+  #enqueue(job: Job): () => void {
+    if (this.#outstanding.size < this.#config.params.nstart && !this.#hasQueued()) this.#start(job);
+    else this.#queue.push(job);
+    return () => {
+      if (job.state === OUTSTANDING) this.#finish(job);
+      job.state = DONE; // a queued job is skipped when the queue reaches it
+    };
+  }
+
+  #hasQueued(): boolean {
+    const queue = this.#queue;
+    while (queue.length > 0 && queue[0].state !== QUEUED) queue.shift();
+    return queue.length > 0;
+  }
+
+  #start(job: Job): void {
+    if (this.#closed) return;
+    const messageId = this.#allocate(this.#drainLater);
+    if (messageId < 0) {
+      this.#queue.unshift(job);
+      return;
+    }
+    const { scheduler, params } = this.#config;
+    let frame: Uint8Array;
+    try {
+      const pdu = job.pdu;
+      frame =
+        pdu === null
+          ? emptyCon(messageId)
+          : encodeDatagram({ type: MessageType.CON, code: pdu.code, messageId, token: pdu.token, options: pdu.options, payload: pdu.payload });
+    } catch (error) {
+      job.state = DONE;
+      job.callbacks.failed(error);
+      return;
+    }
+    const now = scheduler.now();
+    job.state = OUTSTANDING;
+    job.messageId = messageId;
+    job.frame = frame;
+    job.started = now;
+    // RFC 7252 §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
+    job.timeout = initialTimeout(params, this.#config.random);
+    job.deadline = now + job.timeout;
+    this.#outstanding.set(messageId, job);
+    this.#config.send(frame);
+    this.#arm(job.deadline, now);
+  }
+
+  readonly #drainLater = (): void => this.#drain();
+
+  #finish(job: Job): void {
+    if (job.state !== OUTSTANDING) return;
+    job.state = DONE;
+    job.frame = null;
+    this.#outstanding.delete(job.messageId);
+    this.#drain();
+  }
+
+  #drain(): void {
+    const nstart = this.#config.params.nstart;
+    while (this.#outstanding.size < nstart && this.#hasQueued()) {
+      const job = this.#queue.shift()!;
+      this.#start(job);
+      if (job.state === QUEUED) return; // waiting for a message ID
+    }
+  }
+
+  /** A fresh message ID, or -1 after arranging `retry` for when one is free (RFC 7252 §4.4 back-pressure). */
+  #allocate(retry: () => void): number {
+    const { scheduler } = this.#config;
+    const now = scheduler.now();
+    const messageId = this.#messageIds.allocate(now);
+    if (messageId >= 0) return messageId;
+    const delay = this.#messageIds.delayUntilAvailable(now);
+    this.#config.onEvent({ type: 'mid-exhausted', delay });
+    if (!this.#midWaiters.includes(retry)) this.#midWaiters.push(retry);
+    if (this.#midTimer === undefined) {
+      this.#midTimer = scheduler.schedule(() => {
+        this.#midTimer = undefined;
+        const waiters = this.#midWaiters;
+        this.#midWaiters = [];
+        for (const waiter of waiters) waiter();
+      }, delay);
+    }
+    return -1;
+  }
+
+  /** Makes sure the one timer fires no later than `deadline`. */
+  #arm(deadline: number, now: number): void {
+    if (deadline >= this.#timerAt) return;
+    this.#timer?.unsubscribe();
+    this.#timerAt = deadline;
+    this.#timer = this.#config.scheduler.schedule(() => this.#expire(), Math.max(0, deadline - now));
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const { scheduler, params } = this.#config;
+    const now = scheduler.now();
+    let next = Infinity;
+    for (const job of this.#outstanding.values()) {
+      if (job.deadline <= now) {
+        if (job.attempt >= params.maxRetransmit) {
+          this.#finish(job);
+          job.callbacks.failed(
+            new CoapTimeoutError(`no acknowledgement after ${job.attempt + 1} transmissions`, {
+              peer: this.#config.peer,
+              token: job.pdu === null ? undefined : tokenToHex(job.pdu.token),
+              messageId: job.messageId,
+              attempts: job.attempt + 1,
+              elapsed: now - job.started,
+            }),
+          );
+          continue;
+        }
+        // RFC 7252 §4.2: retransmit and double the timeout.
+        job.attempt++;
+        job.timeout *= 2;
+        job.deadline += job.timeout;
+        this.#config.send(job.frame!);
+        this.#config.onEvent({ type: 'retransmitted', messageId: job.messageId, attempt: job.attempt });
+      }
+      if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
+    }
+    if (next < Infinity && !this.#closed) this.#arm(next, now);
   }
 
   #receiveRequestOrResponse(pdu: CoapPdu): void {
@@ -165,7 +325,7 @@ export class MessageLayer {
     }
     const now = this.#config.scheduler.now();
     const seen = this.#dedup.lookup(messageId, now);
-    if (seen.duplicate) {
+    if (seen !== null) {
       this.#config.onEvent({ type: 'duplicate', messageId });
       if (confirmable && seen.reply !== null) this.#config.send(seen.reply);
       return;
@@ -185,35 +345,5 @@ export class MessageLayer {
     if (error.messageId !== undefined && frame[0] >> 6 === 1 && (type === MessageType.CON || type === MessageType.NON)) {
       this.#config.send(reset(error.messageId));
     }
-  }
-
-  #track(messageId: number, subscriber: { add(teardown: () => void): void; error(e: unknown): void }, onAck: () => void, onReset?: () => void): void {
-    this.#outstanding.set(messageId, {
-      acknowledged: onAck,
-      reset: onReset ?? (() => subscriber.error(new CoapResetError('the peer answered the request with RST', { peer: this.#config.peer, messageId }))),
-    });
-    subscriber.add(() => this.#outstanding.delete(messageId));
-  }
-
-  /** Runs `start` with a fresh message ID, waiting (on the scheduler) while every MID is within its lifetime. */
-  #withMessageId<T = never>(start: (messageId: number, subscriber: import('rxjs').Subscriber<T>) => void): Observable<T> {
-    return new Observable<T>((subscriber) => {
-      const attempt = (): void => {
-        const { scheduler } = this.#config;
-        const delay = this.#messageIds.delayUntilAvailable(scheduler.now());
-        if (delay > 0) {
-          this.#config.onEvent({ type: 'mid-exhausted', delay });
-          subscriber.add(scheduler.schedule(attempt, delay));
-          return;
-        }
-        const messageId = this.#messageIds.allocate(scheduler.now());
-        try {
-          start(messageId, subscriber);
-        } catch (error) {
-          subscriber.error(error);
-        }
-      };
-      attempt();
-    });
   }
 }

@@ -8,9 +8,9 @@ import { CoapSessionClosedError } from '../errors';
 import { tokenToHex, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
 import { observeExchange, type LiveObservation } from '../exchange/observe';
-import { requestExchange, type RequestTemplate } from '../exchange/request';
+import { requestExchange, startRequest, type RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
-import { blockwiseRequest } from '../exchange/blockwise';
+import { blockwiseRequest, continueAfterResponse, needsFollowUp, sendsAsIs, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
@@ -120,26 +120,32 @@ export class ClientSession {
    * Cold: nothing is sent before subscribe; unsubscribe cancels (stops retransmission, frees the token).
    */
   request(init: RequestInit = {}): Observable<CoapResponse> {
-    return this.#onStack((stack) => {
+    return new Observable<CoapResponse>((subscriber) => {
       const request = buildRequest(init, this.#config);
-      if (this.#config.blockMode.useLibrary) {
-        const { singleBody, noPreemptiveRequestTag } = this.#config.blockMode;
-        return blockwiseRequest(stack, request, {
-          confirmable: init.confirmable,
-          token: init.token,
-          maxPduSize: this.maxPduSize(),
-          maxBlockSize: this.#config.maxBlockSize,
-          maxBodySize: this.#config.maxBodySize,
-          singleBody,
-          noPreemptiveRequestTag,
-          block2: init.block2,
-          block1Size: init.block1Size,
-          echo: this.#echo,
-          onEvent: (event) => this.#events.next(event),
-        }).pipe(map((result) => new CoapResponse(result.pdu, stack.peer, { payload: result.payload, progress: result.progress })));
+      const stack = this.#stack;
+      const useLibrary = this.#config.blockMode.useLibrary;
+      const blockwise = useLibrary ? this.#blockwiseOptions(init) : undefined;
+      if (stack === undefined || (blockwise !== undefined && !sendsAsIs(request, blockwise))) {
+        return this.#onStack((connected) =>
+          blockwise === undefined
+            ? requestExchange(connected, request, init).pipe(map((pdu) => new CoapResponse(pdu, connected.peer)))
+            : blockwiseRequest(connected, request, blockwise).pipe(map((result) => toResponse(result, connected))),
+        ).subscribe(subscriber);
       }
-      return requestExchange(stack, request, { confirmable: init.confirmable, token: init.token }).pipe(
-        map((pdu) => new CoapResponse(pdu, stack.peer)),
+      // Fast path (connected, nothing to split): one closure and no Observable chain per request.
+      subscriber.add(stack.onFailure((error) => subscriber.error(error)));
+      subscriber.add(
+        startRequest(stack, request, init, {
+          response: (pdu) => {
+            if (blockwise !== undefined && needsFollowUp(pdu)) {
+              subscriber.add(continueAfterResponse(stack, request, pdu, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber));
+              return;
+            }
+            subscriber.next(new CoapResponse(pdu, stack.peer));
+            subscriber.complete();
+          },
+          error: (error) => subscriber.error(error),
+        }),
       );
     });
   }
@@ -263,22 +269,34 @@ export class ClientSession {
 
   /** Runs `work` on the connected stack (connecting first), failing it when the connection or session ends. */
   #onStack<T>(work: (stack: Stack) => Observable<T>): Observable<T> {
-    return defer(() => this.#connect()).pipe(
-      take(1),
-      (stack$) =>
-        new Observable<T>((subscriber) => {
-          subscriber.add(
-            stack$.subscribe({
-              next: (stack) => {
-                subscriber.add(stack.failure$.subscribe({ error: (error) => subscriber.error(error) }));
-                subscriber.add(work(stack).subscribe(subscriber));
-              },
-              error: (error) => subscriber.error(error),
-            }),
-          );
-        }),
-    );
+    return new Observable<T>((subscriber) => {
+      const run = (stack: Stack): void => {
+        subscriber.add(stack.onFailure((error) => subscriber.error(error)));
+        if (!subscriber.closed) subscriber.add(work(stack).subscribe(subscriber));
+      };
+      if (this.#stack !== undefined) run(this.#stack);
+      else subscriber.add(this.#connect().pipe(take(1)).subscribe({ next: run, error: (error) => subscriber.error(error) }));
+    });
   }
+
+  #blockwiseOptions(init: RequestInit): BlockwiseOptions {
+    const { singleBody, noPreemptiveRequestTag } = this.#config.blockMode;
+    return {
+      confirmable: init.confirmable,
+      token: init.token,
+      maxPduSize: this.maxPduSize(),
+      maxBlockSize: this.#config.maxBlockSize,
+      maxBodySize: this.#config.maxBodySize,
+      singleBody,
+      noPreemptiveRequestTag,
+      block2: init.block2,
+      block1Size: init.block1Size,
+      echo: this.#echo,
+      onEvent: this.#onBlockEvent,
+    };
+  }
+
+  readonly #onBlockEvent = (event: SessionEvent): void => this.#events.next(event);
 
   #connect(): Observable<Stack> {
     if (this.#closed) return new Observable((subscriber) => subscriber.error(new CoapSessionClosedError('the session was released')));
@@ -325,8 +343,15 @@ export class ClientSession {
 
   #runDetached(work: Observable<never>): void {
     if (this.#closed) return;
-    const subscription = work.subscribe({ error: () => this.#detached.delete(subscription), complete: () => this.#detached.delete(subscription) });
-    if (!subscription.closed) this.#detached.add(subscription);
+    // The work may end synchronously (a loopback-fast peer), before `subscribe` returns.
+    let subscription: Subscription | undefined;
+    let ended = false;
+    const end = (): void => {
+      ended = true;
+      if (subscription !== undefined) this.#detached.delete(subscription);
+    };
+    subscription = work.subscribe({ error: end, complete: end });
+    if (!ended) this.#detached.add(subscription);
   }
 
   #close(reason: string): void {
@@ -373,4 +398,8 @@ function observationKey(request: RequestTemplate, init: ObserveInit): string {
   let key = `${request.code}|${init.confirmable === false ? 'N' : 'C'}|${init.deregister === false ? 'k' : 'd'}`;
   for (const option of request.options) key += `|${option.number}=${tokenToHex(option.value)}`;
   return `${key}|${tokenToHex(request.payload)}`;
+}
+
+function toResponse(result: BlockwiseResult, stack: Stack): CoapResponse {
+  return new CoapResponse(result.pdu, stack.peer, { payload: result.payload, progress: result.progress });
 }

@@ -3,10 +3,9 @@
  * transport gets the message layer (CON/NON, MIDs, retransmission, dedup); a reliable transport would get
  * signaling (CSM, Ping/Pong) in its place. Both offer the same {@link ExchangeContext} to the exchange layer.
  */
-import { Observable, Subject, type SchedulerLike } from 'rxjs';
+import { Observable, type SchedulerLike } from 'rxjs';
 import { CoapArgumentError } from '../errors';
-import { tokenToHex } from '../codec/pdu';
-import type { ExchangeContext } from '../exchange/exchange-context';
+import { transmitWith, type ExchangeContext } from '../exchange/exchange-context';
 import type { TokenGenerator } from '../exchange/token';
 import { TokenMatcher } from '../exchange/token-matcher';
 import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
@@ -26,9 +25,9 @@ export interface StackConfig {
 export interface Stack extends ExchangeContext {
   /** CoAP ping; emits the round trip in milliseconds. */
   ping(): Observable<number>;
-  /** Errors when the connection is lost or the session closes; exchanges merge it in. */
-  readonly failure$: Observable<never>;
-  /** Fails every exchange running on this stack. */
+  /** Registers what to call when the connection is lost or the session closes; returns the unregister function. */
+  onFailure(fail: (error: unknown) => void): () => void;
+  /** Fails every exchange running on this stack and stops its timers. */
   fail(error: unknown): void;
   /** Bytes the transport adds per frame (DTLS). */
   readonly frameOverhead: number;
@@ -46,7 +45,8 @@ export function createStack(transport: Transport, config: StackConfig): Stack {
 
 function datagramStack(transport: Transport, config: StackConfig): Stack {
   const tokens = new TokenMatcher(config.tokenGenerator);
-  const failure = new Subject<never>();
+  const failureHandlers = new Set<(error: unknown) => void>();
+  let failure: { error: unknown } | undefined;
   const messages = new MessageLayer({
     send: (frame) => transport.send(frame),
     route: (pdu) => tokens.route(pdu),
@@ -58,19 +58,42 @@ function datagramStack(transport: Transport, config: StackConfig): Stack {
     peer: transport.remote,
   });
   const inbound = transport.frames$.subscribe((frame) => messages.receive(frame));
+  const send: ExchangeContext['send'] = (request, confirmable, callbacks) =>
+    confirmable ? messages.sendConfirmable(request, callbacks) : messages.sendNonConfirmable(request, callbacks);
   return {
     tokens,
-    transmit: (request, confirmable) =>
-      confirmable ? messages.sendConfirmable(request, { token: tokenToHex(request.token) }) : messages.sendNonConfirmable(request),
+    send,
+    transmit: transmitWith(send),
     scheduler: config.scheduler,
     responseTimeout: config.params.separateResponseTimeout,
     nonTimeout: config.params.nonTimeout,
     peer: transport.remote,
-    ping: () => messages.ping(),
-    failure$: failure.asObservable(),
+    ping: () => new Observable<number>((subscriber) => {
+      const started = config.scheduler.now();
+      return messages.ping({
+        acknowledged: () => {
+          subscriber.next(config.scheduler.now() - started);
+          subscriber.complete();
+        },
+        failed: (error) => subscriber.error(error),
+      });
+    }),
+    onFailure(fail) {
+      if (failure !== undefined) {
+        fail(failure.error);
+        return () => undefined;
+      }
+      failureHandlers.add(fail);
+      return () => failureHandlers.delete(fail);
+    },
     fail(error) {
+      if (failure !== undefined) return;
+      failure = { error };
       inbound.unsubscribe();
-      failure.error(error);
+      messages.close();
+      const handlers = [...failureHandlers];
+      failureHandlers.clear();
+      for (const handler of handlers) handler(error);
     },
     frameOverhead: transport.maxFrameOverhead,
     reliable: false,
