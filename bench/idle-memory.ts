@@ -60,7 +60,9 @@ export async function idleMemoryChild(args: IdleMemoryArgs): Promise<IdleMemoryR
     sessions.push(...batch);
     await Promise.all(batch.map(get));
   }
-  await sleep(200);
+  // Idle means idle: the message layer's one retransmission timer is armed lazily and lapses at most
+  // ACK_TIMEOUT * ACK_RANDOM_FACTOR (3 s) after the last CON; measure after that, not while it is pending.
+  await sleep(3200);
   await fullGc();
   const after = process.memoryUsage();
   const result = {

@@ -10,7 +10,7 @@ import { encodeString, encodeUint } from './codec/option-values';
 import type { CoapOption } from './codec/pdu';
 import { DEFAULT_PORTS, parseCoapUri } from './codec/uri';
 import { randomTokenGenerator } from './exchange/token';
-import { resolveTransmissionParameters } from './message-layer/transmission-params';
+import { resolveTransmissionParameters, type TransmissionParameters } from './message-layer/transmission-params';
 import { ClientSession } from './session/client-session';
 import {
   checkMtu,
@@ -35,11 +35,13 @@ export class CoapContext {
   readonly #options: CoapContextOptions;
   readonly #sessions = new Set<ClientSession>();
   #blockMode: Required<BlockMode>;
+  /** Shared by every session that sets no parameters of its own. */
+  readonly #params: TransmissionParameters;
   #freed = false;
 
   constructor(options: CoapContextOptions = {}) {
     this.#options = options;
-    resolveTransmissionParameters(options.transmission); // fail early on bad parameters
+    this.#params = resolveTransmissionParameters(options.transmission);
     if (options.mtu !== undefined) checkMtu(options.mtu);
     this.#blockMode = resolveBlockMode(options.blockMode);
   }
@@ -101,7 +103,7 @@ export class CoapContext {
       transport,
       hostOptions: target.hostOptions,
       scheduler,
-      params: resolveTransmissionParameters(context.transmission, options.transmission),
+      params: options.transmission === undefined ? this.#params : resolveTransmissionParameters(context.transmission, options.transmission),
       random: context.random ?? Math.random,
       tokenGenerator: context.tokenGenerator ?? randomTokenGenerator(options.tokenLength ?? context.tokenLength ?? 8),
       mtu: checkMtu(options.mtu ?? context.mtu ?? DEFAULT_MTU),
@@ -131,6 +133,9 @@ function describeServer(server: ClientSessionOptions['server']): string {
   return `${host}:${server.port ?? 0}`;
 }
 
+/** One empty list for every session to an IP literal on the default port. */
+const NO_OPTIONS: CoapOption[] = [];
+
 interface ResolvedServer {
   readonly proto: CoapProto;
   readonly host: string;
@@ -151,7 +156,7 @@ function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): 
     }
     const host = uri.zoneId === undefined ? uri.host : `${uri.host}%${uri.zoneId}`;
     const hostOptions = uri.options.filter((option) => option.number === OptionNumber.UriHost || option.number === OptionNumber.UriPort);
-    return { proto, host, port: uri.port, hostOptions };
+    return { proto, host, port: uri.port, hostOptions: hostOptions.length === 0 ? NO_OPTIONS : hostOptions };
   }
   const proto = options.proto ?? defaultProto;
   const defaultPort = DEFAULT_PORTS[proto === 'dtls' ? 'coaps' : 'coap'];
@@ -161,5 +166,5 @@ function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): 
   const isLiteral = /^[0-9.]+$/.test(server.host) || server.host.includes(':');
   if (!isLiteral) hostOptions.push({ number: OptionNumber.UriHost, value: encodeString(server.host.toLowerCase()) });
   if (port !== defaultPort) hostOptions.push({ number: OptionNumber.UriPort, value: encodeUint(port) });
-  return { proto, host: server.host, port, hostOptions };
+  return { proto, host: server.host, port, hostOptions: hostOptions.length === 0 ? NO_OPTIONS : hostOptions };
 }

@@ -9,11 +9,13 @@ function setup(random: number, params = DEFAULT_TRANSMISSION) {
   const sent: { time: number; type: number; messageId: number }[] = [];
   const events: MessageLayerEvent[] = [];
   const layer = new MessageLayer({
-    send: (frame) => {
-      const pdu = decodeDatagram(frame);
-      sent.push({ time: scheduler.now(), type: pdu.type, messageId: pdu.messageId });
+    transport: {
+      send: (frame) => {
+        const pdu = decodeDatagram(frame);
+        sent.push({ time: scheduler.now(), type: pdu.type, messageId: pdu.messageId });
+      },
     },
-    route: () => true,
+    router: { route: () => true },
     params,
     scheduler,
     random: () => random,

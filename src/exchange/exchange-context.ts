@@ -36,10 +36,9 @@ export interface ExchangeContext {
   readonly peer: PeerAddress;
 }
 
-/** Builds `transmit` from `send`. */
-export function transmitWith(send: ExchangeContext['send']): ExchangeContext['transmit'] {
-  return (request, confirmable) =>
-    new Observable<never>((subscriber) =>
-      send(request, confirmable, { acknowledged: () => subscriber.complete(), failed: (error) => subscriber.error(error) }),
-    );
+/** `transmit` in terms of `send`, for implementations of {@link ExchangeContext}. */
+export function transmitWith(ctx: Pick<ExchangeContext, 'send'>, request: OutgoingRequest, confirmable: boolean): Observable<never> {
+  return new Observable<never>((subscriber) =>
+    ctx.send(request, confirmable, { acknowledged: () => subscriber.complete(), failed: (error) => subscriber.error(error) }),
+  );
 }

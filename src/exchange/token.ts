@@ -10,11 +10,13 @@ export type TokenGenerator = () => Uint8Array;
 /** Random bytes are drawn in blocks of this size: one CSPRNG call per 64 eight-byte tokens. */
 const POOL_SIZE = 512;
 
+/** One pool for the whole process (not per session: heap per idle session matters). */
+let pool = new Uint8Array(0);
+let offset = 0;
+
 /** A generator of `length` random bytes (0..8). @defaultValue length 8 */
 export function randomTokenGenerator(length = 8): TokenGenerator {
   if (!Number.isInteger(length) || length < 0 || length > 8) throw new CoapArgumentError(`token length must be 0..8, got ${length}`);
-  let pool = new Uint8Array(0);
-  let offset = 0;
   return () => {
     const token = new Uint8Array(length);
     if (length === 0) return token;

@@ -63,7 +63,7 @@ export class MessageIdAllocator {
 
   #record(now: number): void {
     let times = this.#times;
-    if (times === null) times = this.#times = new Float64Array(64);
+    if (times === null) times = this.#times = new Float64Array(4);
     else if (this.#count === times.length) {
       const grown = new Float64Array(Math.min(times.length * 2, MID_SPACE));
       for (let i = 0; i < this.#count; i++) grown[i] = times[(this.#head + i) % times.length];

@@ -41,10 +41,10 @@ export interface SendCallbacks {
 
 /** Wiring of a {@link MessageLayer}. */
 export interface MessageLayerConfig {
-  /** Sends one datagram to the peer. */
-  readonly send: (frame: Uint8Array) => void;
-  /** The exchange layer: returns true when the message is for a live exchange. */
-  readonly route: (pdu: CoapPdu) => boolean;
+  /** Sends datagrams to the peer (the transport itself: an object, not a closure, per session). */
+  readonly transport: { send(frame: Uint8Array): void };
+  /** The exchange layer's token matcher: `route` returns true when the message is for a live exchange. */
+  readonly router: { route(pdu: CoapPdu): boolean };
   readonly params: TransmissionParameters;
   readonly scheduler: SchedulerLike;
   /** Jitter source, uniform in [0, 1). */
@@ -81,15 +81,16 @@ interface Job {
 export class MessageLayer {
   readonly #config: MessageLayerConfig;
   readonly #messageIds: MessageIdAllocator;
-  readonly #dedup: DeduplicationWindow;
-  /** Outstanding CONs by message ID. */
-  readonly #outstanding = new Map<number, Job>();
+  /** Created with the first CON/NON from the peer. */
+  #dedup: DeduplicationWindow | undefined;
+  /** Outstanding CONs by message ID; null while there are none (an idle session holds no hash table). */
+  #outstanding: Map<number, Job> | null = null;
   /** CONs waiting for an NSTART slot or a message ID (cancelled ones are skipped when reached). */
-  #queue: Job[] = [];
+  #queue: Job[] | undefined;
   #timer: Subscription | undefined;
   #timerAt = Infinity;
   #midTimer: Subscription | undefined;
-  #midWaiters: (() => void)[] = [];
+  #midWaiters: (() => void)[] | undefined;
   #closed = false;
   readonly #exchangeLifetime: number;
   readonly #nonLifetime: number;
@@ -99,14 +100,13 @@ export class MessageLayer {
     this.#exchangeLifetime = exchangeLifetime(config.params);
     this.#nonLifetime = nonLifetime(config.params);
     this.#messageIds = new MessageIdAllocator(config.firstMessageId, this.#exchangeLifetime);
-    this.#dedup = new DeduplicationWindow(config.dedupCapacity);
   }
 
   /** CONs sent and not yet acknowledged, and those waiting (for tests and diagnostics). */
   get pending(): { outstanding: number; queued: number } {
     let queued = 0;
-    for (const job of this.#queue) if (job.state === QUEUED) queued++;
-    return { outstanding: this.#outstanding.size, queued };
+    for (const job of this.#queue ?? []) if (job.state === QUEUED) queued++;
+    return { outstanding: this.#outstandingCount(), queued };
   }
 
   /**
@@ -136,7 +136,7 @@ export class MessageLayer {
         callbacks.failed(error);
         return;
       }
-      this.#config.send(frame);
+      this.#config.transport.send(frame);
       callbacks.acknowledged();
     };
     send();
@@ -157,10 +157,10 @@ export class MessageLayer {
     }
     const type = pdu.type;
     if (type === MessageType.ACK || type === MessageType.RST) {
-      const job = this.#outstanding.get(pdu.messageId);
+      const job = this.#outstanding?.get(pdu.messageId);
       if (job === undefined) return; // RFC 7252 §4.2: an unexpected ACK (or RST) is silently ignored
       if (type === MessageType.ACK) {
-        if (pdu.code !== 0) this.#config.route(pdu); // piggybacked response
+        if (pdu.code !== 0) this.#config.router.route(pdu); // piggybacked response
         this.#finish(job);
         job.callbacks.acknowledged();
       } else {
@@ -180,33 +180,38 @@ export class MessageLayer {
     this.#timer = undefined;
     this.#midTimer?.unsubscribe();
     this.#midTimer = undefined;
-    this.#midWaiters = [];
-    for (const job of this.#outstanding.values()) job.state = DONE;
-    this.#outstanding.clear();
-    for (const job of this.#queue) job.state = DONE;
-    this.#queue = [];
+    this.#midWaiters = undefined;
+    for (const job of this.#outstanding?.values() ?? []) job.state = DONE;
+    this.#outstanding = null;
+    for (const job of this.#queue ?? []) job.state = DONE;
+    this.#queue = undefined;
   }
 
   #enqueue(job: Job): () => void {
-    if (this.#outstanding.size < this.#config.params.nstart && !this.#hasQueued()) this.#start(job);
-    else this.#queue.push(job);
+    if (this.#outstandingCount() < this.#config.params.nstart && !this.#hasQueued()) this.#start(job);
+    else (this.#queue ??= []).push(job);
     return () => {
       if (job.state === OUTSTANDING) this.#finish(job);
       job.state = DONE; // a queued job is skipped when the queue reaches it
     };
   }
 
+  #outstandingCount(): number {
+    return this.#outstanding === null ? 0 : this.#outstanding.size;
+  }
+
   #hasQueued(): boolean {
     const queue = this.#queue;
+    if (queue === undefined) return false;
     while (queue.length > 0 && queue[0].state !== QUEUED) queue.shift();
     return queue.length > 0;
   }
 
   #start(job: Job): void {
     if (this.#closed) return;
-    const messageId = this.#allocate(this.#drainLater);
+    const messageId = this.#allocate(null);
     if (messageId < 0) {
-      this.#queue.unshift(job);
+      (this.#queue ??= []).unshift(job);
       return;
     }
     const { scheduler, params } = this.#config;
@@ -230,45 +235,49 @@ export class MessageLayer {
     // RFC 7252 §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
     job.timeout = initialTimeout(params, this.#config.random);
     job.deadline = now + job.timeout;
-    this.#outstanding.set(messageId, job);
-    this.#config.send(frame);
+    (this.#outstanding ??= new Map()).set(messageId, job);
+    this.#config.transport.send(frame);
     this.#arm(job.deadline, now);
   }
-
-  readonly #drainLater = (): void => this.#drain();
 
   #finish(job: Job): void {
     if (job.state !== OUTSTANDING) return;
     job.state = DONE;
     job.frame = null;
-    this.#outstanding.delete(job.messageId);
+    const outstanding = this.#outstanding!;
+    outstanding.delete(job.messageId);
+    if (outstanding.size === 0) this.#outstanding = null;
     this.#drain();
   }
 
   #drain(): void {
     const nstart = this.#config.params.nstart;
-    while (this.#outstanding.size < nstart && this.#hasQueued()) {
-      const job = this.#queue.shift()!;
+    while (this.#outstandingCount() < nstart && this.#hasQueued()) {
+      const job = this.#queue!.shift()!;
       this.#start(job);
       if (job.state === QUEUED) return; // waiting for a message ID
     }
   }
 
-  /** A fresh message ID, or -1 after arranging `retry` for when one is free (RFC 7252 §4.4 back-pressure). */
-  #allocate(retry: () => void): number {
+  /**
+   * A fresh message ID, or -1 after arranging a retry for when one is free (RFC 7252 §4.4 back-pressure):
+   * `retry` for a NON, the queue drain for CONs (null).
+   */
+  #allocate(retry: (() => void) | null): number {
     const { scheduler } = this.#config;
     const now = scheduler.now();
     const messageId = this.#messageIds.allocate(now);
     if (messageId >= 0) return messageId;
     const delay = this.#messageIds.delayUntilAvailable(now);
     this.#config.onEvent({ type: 'mid-exhausted', delay });
-    if (!this.#midWaiters.includes(retry)) this.#midWaiters.push(retry);
+    if (retry !== null) (this.#midWaiters ??= []).push(retry);
     if (this.#midTimer === undefined) {
       this.#midTimer = scheduler.schedule(() => {
         this.#midTimer = undefined;
-        const waiters = this.#midWaiters;
-        this.#midWaiters = [];
+        const waiters = this.#midWaiters ?? [];
+        this.#midWaiters = undefined;
         for (const waiter of waiters) waiter();
+        this.#drain();
       }, delay);
     }
     return -1;
@@ -288,7 +297,7 @@ export class MessageLayer {
     const { scheduler, params } = this.#config;
     const now = scheduler.now();
     let next = Infinity;
-    for (const job of this.#outstanding.values()) {
+    for (const job of this.#outstanding?.values() ?? []) {
       if (job.deadline <= now) {
         if (job.attempt >= params.maxRetransmit) {
           this.#finish(job);
@@ -307,7 +316,7 @@ export class MessageLayer {
         job.attempt++;
         job.timeout *= 2;
         job.deadline += job.timeout;
-        this.#config.send(job.frame!);
+        this.#config.transport.send(job.frame!);
         this.#config.onEvent({ type: 'retransmitted', messageId: job.messageId, attempt: job.attempt });
       }
       if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
@@ -320,22 +329,23 @@ export class MessageLayer {
     const confirmable = pdu.type === MessageType.CON;
     if (pdu.code === 0) {
       // RFC 7252 §4.3: an empty CON is a ping, answered with RST; an empty NON is ignored.
-      if (confirmable) this.#config.send(reset(messageId));
+      if (confirmable) this.#config.transport.send(reset(messageId));
       return;
     }
     const now = this.#config.scheduler.now();
-    const seen = this.#dedup.lookup(messageId, now);
+    const dedup = (this.#dedup ??= new DeduplicationWindow(this.#config.dedupCapacity));
+    const seen = dedup.lookup(messageId, now);
     if (seen !== null) {
       this.#config.onEvent({ type: 'duplicate', messageId });
-      if (confirmable && seen.reply !== null) this.#config.send(seen.reply);
+      if (confirmable && seen.reply !== null) this.#config.transport.send(seen.reply);
       return;
     }
-    const accepted = this.#config.route(pdu);
+    const accepted = this.#config.router.route(pdu);
     // RFC 7252 §4.2/§4.3: ACK what we process; RST a CON or NON we cannot use (unknown token).
     const reply = accepted ? (confirmable ? emptyAck(messageId) : null) : reset(messageId);
     if (!accepted) this.#config.onEvent({ type: 'rejected', messageId });
-    if (reply !== null) this.#config.send(reply);
-    this.#dedup.remember(messageId, now, confirmable ? this.#exchangeLifetime : this.#nonLifetime, reply);
+    if (reply !== null) this.#config.transport.send(reply);
+    dedup.remember(messageId, now, confirmable ? this.#exchangeLifetime : this.#nonLifetime, reply);
   }
 
   #rejectMalformed(frame: Uint8Array, error: CoapDecodeError): void {
@@ -343,7 +353,7 @@ export class MessageLayer {
     // RFC 7252 §4.2/§4.3: a CON or NON with a format error is rejected with RST when its MID is readable.
     const type = frame.length >= 4 ? (frame[0] >> 4) & 3 : -1;
     if (error.messageId !== undefined && frame[0] >> 6 === 1 && (type === MessageType.CON || type === MessageType.NON)) {
-      this.#config.send(reset(error.messageId));
+      this.#config.transport.send(reset(error.messageId));
     }
   }
 }

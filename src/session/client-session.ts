@@ -3,7 +3,7 @@
  * first subscription and stays open until the last reference is released; every request is its own exchange
  * with a fresh token, and unsubscribing cancels it.
  */
-import { defer, finalize, map, Observable, ReplaySubject, share, Subject, take, type SchedulerLike, type Subscription } from 'rxjs';
+import { defer, EMPTY, finalize, map, Observable, of, ReplaySubject, share, Subject, take, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapSessionClosedError } from '../errors';
 import { tokenToHex, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
@@ -73,7 +73,8 @@ const UDP_HEADER = 4;
 export class ClientSession {
   readonly #config: SessionConfig;
   readonly #refs: RefCount;
-  readonly #events = new Subject<SessionEvent>();
+  /** Created when somebody listens (heap per idle session matters with thousands of sessions). */
+  #events: Subject<SessionEvent> | undefined;
   /** RFC 9175 §2: an Echo value from the server, sent with the next request. */
   readonly #echo = new EchoState();
   #mtu: number;
@@ -81,12 +82,16 @@ export class ClientSession {
   #stack: Stack | undefined;
   #connection: Subscription | undefined;
   #closed = false;
-  readonly #observations = new Map<string, Observable<CoapResponse>>();
-  readonly #liveObservations = new Set<LiveObservation>();
-  readonly #detached = new Set<Subscription>();
+  /** Shared observations by target, live ones (cancelled on release) and deregistrations still running; lazy. */
+  #observations: Map<string, Observable<CoapResponse>> | undefined;
+  #liveObservations: Set<LiveObservation> | undefined;
+  #detached: Set<Subscription> | undefined;
 
   /** Session events (libcoap's event handler): connected, closed, failed, retransmitted, bad-packet... */
-  readonly events$: Observable<SessionEvent> = this.#events.asObservable();
+  get events$(): Observable<SessionEvent> {
+    if (this.#closed) return EMPTY;
+    return (this.#events ??= new Subject<SessionEvent>()).asObservable();
+  }
 
   /** @internal Created by `CoapContext`. */
   constructor(config: SessionConfig) {
@@ -198,7 +203,8 @@ export class ClientSession {
     return defer(() => {
       const request = buildRequest(full, this.#config);
       const key = observationKey(request, full);
-      let shared = this.#observations.get(key);
+      const observations = (this.#observations ??= new Map<string, Observable<CoapResponse>>());
+      let shared = observations.get(key);
       if (shared === undefined) {
         shared = this.#onStack((stack) =>
           observeExchange(stack, request, {
@@ -206,15 +212,15 @@ export class ClientSession {
             deregister: full.deregister,
             reregister: full.reregister,
             reregisterMargin: full.reregisterMargin,
-            track: this.#liveObservations,
+            track: (this.#liveObservations ??= new Set()),
             runDetached: (work) => this.#runDetached(work),
-            onReregister: () => this.#events.next({ type: 'reregistered', path: full.path ?? full.uri ?? '' }),
+            onReregister: () => this.#emit({ type: 'reregistered', path: full.path ?? full.uri ?? '' }),
           }).pipe(map((notification) => new CoapResponse(notification.pdu, stack.peer, { payload: notification.payload }))),
         ).pipe(
-          finalize(() => this.#observations.delete(key)),
+          finalize(() => observations.delete(key)),
           share({ connector: () => new ReplaySubject<CoapResponse>(1), resetOnError: true, resetOnComplete: true, resetOnRefCountZero: true }),
         );
-        this.#observations.set(key, shared);
+        observations.set(key, shared);
       }
       return shared;
     });
@@ -254,7 +260,7 @@ export class ClientSession {
    * `CoapSessionClosedError` and the socket closes. Returns the new count.
    */
   release(options: ReleaseOptions = {}): number {
-    if (this.#refs.count === 1 && options.cancelObservations === false) this.#liveObservations.clear();
+    if (this.#refs.count === 1 && options.cancelObservations === false) this.#liveObservations?.clear();
     return this.#refs.release();
   }
 
@@ -292,23 +298,34 @@ export class ClientSession {
       block2: init.block2,
       block1Size: init.block1Size,
       echo: this.#echo,
-      onEvent: this.#onBlockEvent,
+      onEvent: this.#onEvent,
     };
   }
 
-  readonly #onBlockEvent = (event: SessionEvent): void => this.#events.next(event);
+  /** One callback for the stack's and block-wise events. */
+  readonly #onEvent = (event: SessionEvent | MessageLayerEvent): void => this.#emit(event);
+
+  #emit(event: SessionEvent): void {
+    this.#events?.next(event);
+  }
 
   #connect(): Observable<Stack> {
     if (this.#closed) return new Observable((subscriber) => subscriber.error(new CoapSessionClosedError('the session was released')));
+    if (this.#stack !== undefined) return of(this.#stack);
     if (this.#ready !== undefined) return this.#ready;
     const ready = (this.#ready = new ReplaySubject<Stack>(1));
+    this.#subscribeTransport();
+    return ready;
+  }
+
+  #subscribeTransport(): void {
     const { logger } = this.#config;
     this.#connection = this.#config.transport().subscribe({
       next: (transport) => {
         const traced = logger?.pdu === undefined ? transport : tracedTransport(transport, logger.pdu.bind(logger));
         // The session reports its own 'closed' (with the reason); the rest of the transport's events pass through.
         transport.events$.subscribe((event) => {
-          if (event.type !== 'closed') this.#events.next(event);
+          if (event.type !== 'closed' && event.type !== 'connected') this.#emit(event);
         });
         try {
           this.#stack = createStack(traced, {
@@ -316,29 +333,35 @@ export class ClientSession {
             scheduler: this.#config.scheduler,
             random: this.#config.random,
             tokenGenerator: this.#config.tokenGenerator,
-            onEvent: (event: MessageLayerEvent) => this.#events.next(event),
+            onEvent: this.#onEvent,
           });
         } catch (error) {
-          this.#fail(ready, error);
+          this.#fail(error);
           return;
         }
-        ready.next(this.#stack);
+        this.#emit({ type: 'connected', local: transport.local, remote: transport.remote });
+        // Connected: requests use #stack directly; the ReplaySubject is only for those that waited (and no
+        // long-lived closure holds it).
+        const waiting = this.#ready;
+        this.#ready = undefined;
+        waiting?.next(this.#stack);
+        waiting?.complete();
       },
-      error: (error) => this.#fail(ready, error),
+      error: (error) => this.#fail(error),
     });
-    return ready;
   }
 
-  #fail(ready: ReplaySubject<Stack>, error: unknown): void {
-    this.#events.next({ type: 'failed', error: error as Error });
+  #fail(error: unknown): void {
+    const ready = this.#ready;
+    this.#emit({ type: 'failed', error: error as Error });
     this.#config.logger?.warn?.(`session to ${this.#config.server} failed: ${(error as Error).message}`);
     const stack = this.#stack;
     this.#stack = undefined;
     this.#connection?.unsubscribe();
     this.#connection = undefined;
-    if (this.#ready === ready) this.#ready = undefined; // the next request connects again
+    this.#ready = undefined; // the next request connects again
     stack?.fail(error);
-    ready.error(error);
+    ready?.error(error);
   }
 
   #runDetached(work: Observable<never>): void {
@@ -348,28 +371,29 @@ export class ClientSession {
     let ended = false;
     const end = (): void => {
       ended = true;
-      if (subscription !== undefined) this.#detached.delete(subscription);
+      if (subscription !== undefined) this.#detached?.delete(subscription);
     };
     subscription = work.subscribe({ error: end, complete: end });
-    if (!ended) this.#detached.add(subscription);
+    if (!ended) (this.#detached ??= new Set()).add(subscription);
   }
 
   #close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     // libcoap: a released session cancels its observations with NON deregistrations.
-    for (const observation of [...this.#liveObservations]) observation.cancelNow();
-    this.#liveObservations.clear();
-    for (const subscription of this.#detached) subscription.unsubscribe();
-    this.#detached.clear();
+    for (const observation of [...(this.#liveObservations ?? [])]) observation.cancelNow();
+    this.#liveObservations = undefined;
+    for (const subscription of this.#detached ?? []) subscription.unsubscribe();
+    this.#detached = undefined;
     const stack = this.#stack;
     this.#stack = undefined;
     this.#ready = undefined;
     stack?.fail(new CoapSessionClosedError());
     this.#connection?.unsubscribe();
     this.#connection = undefined;
-    this.#events.next({ type: 'closed', reason });
-    this.#events.complete();
+    this.#emit({ type: 'closed', reason });
+    this.#events?.complete();
+    this.#events = undefined;
     this.#config.onClosed(this);
   }
 }

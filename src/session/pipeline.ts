@@ -3,9 +3,9 @@
  * transport gets the message layer (CON/NON, MIDs, retransmission, dedup); a reliable transport would get
  * signaling (CSM, Ping/Pong) in its place. Both offer the same {@link ExchangeContext} to the exchange layer.
  */
-import { Observable, type SchedulerLike } from 'rxjs';
+import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapArgumentError } from '../errors';
-import { transmitWith, type ExchangeContext } from '../exchange/exchange-context';
+import { transmitWith, type ExchangeContext, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
 import type { TokenGenerator } from '../exchange/token';
 import { TokenMatcher } from '../exchange/token-matcher';
 import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
@@ -44,58 +44,83 @@ export function createStack(transport: Transport, config: StackConfig): Stack {
 }
 
 function datagramStack(transport: Transport, config: StackConfig): Stack {
-  const tokens = new TokenMatcher(config.tokenGenerator);
-  const failureHandlers = new Set<(error: unknown) => void>();
-  let failure: { error: unknown } | undefined;
-  const messages = new MessageLayer({
-    send: (frame) => transport.send(frame),
-    route: (pdu) => tokens.route(pdu),
-    params: config.params,
-    scheduler: config.scheduler,
-    random: config.random,
-    firstMessageId: Math.floor(config.random() * 0x10000),
-    onEvent: config.onEvent,
-    peer: transport.remote,
-  });
-  const inbound = transport.frames$.subscribe((frame) => messages.receive(frame));
-  const send: ExchangeContext['send'] = (request, confirmable, callbacks) =>
-    confirmable ? messages.sendConfirmable(request, callbacks) : messages.sendNonConfirmable(request, callbacks);
-  return {
-    tokens,
-    send,
-    transmit: transmitWith(send),
-    scheduler: config.scheduler,
-    responseTimeout: config.params.separateResponseTimeout,
-    nonTimeout: config.params.nonTimeout,
-    peer: transport.remote,
-    ping: () => new Observable<number>((subscriber) => {
-      const started = config.scheduler.now();
-      return messages.ping({
+  return new DatagramStack(transport, config);
+}
+
+/** The message layer under the exchanges. A class, not closures: it exists once per session. */
+class DatagramStack implements Stack {
+  readonly tokens: TokenMatcher;
+  readonly scheduler: SchedulerLike;
+  readonly responseTimeout: number;
+  readonly nonTimeout: number;
+  readonly peer: Transport['remote'];
+  readonly frameOverhead: number;
+  readonly reliable = false;
+  readonly #messages: MessageLayer;
+  readonly #inbound: Subscription;
+  #failureHandlers: Set<(error: unknown) => void> | undefined;
+  #failure: { error: unknown } | undefined;
+
+  constructor(transport: Transport, config: StackConfig) {
+    const tokens = (this.tokens = new TokenMatcher(config.tokenGenerator));
+    this.scheduler = config.scheduler;
+    this.responseTimeout = config.params.separateResponseTimeout;
+    this.nonTimeout = config.params.nonTimeout;
+    this.peer = transport.remote;
+    this.frameOverhead = transport.maxFrameOverhead;
+    const messages = (this.#messages = new MessageLayer({
+      transport,
+      router: tokens,
+      params: config.params,
+      scheduler: config.scheduler,
+      random: config.random,
+      firstMessageId: Math.floor(config.random() * 0x10000),
+      onEvent: config.onEvent,
+      peer: transport.remote,
+    }));
+    this.#inbound = transport.frames$.subscribe((frame) => messages.receive(frame));
+  }
+
+  send(request: OutgoingRequest, confirmable: boolean, callbacks: SendCallbacks): () => void {
+    return confirmable ? this.#messages.sendConfirmable(request, callbacks) : this.#messages.sendNonConfirmable(request, callbacks);
+  }
+
+  transmit(request: OutgoingRequest, confirmable: boolean): Observable<never> {
+    return transmitWith(this, request, confirmable);
+  }
+
+  ping(): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const started = this.scheduler.now();
+      return this.#messages.ping({
         acknowledged: () => {
-          subscriber.next(config.scheduler.now() - started);
+          subscriber.next(this.scheduler.now() - started);
           subscriber.complete();
         },
         failed: (error) => subscriber.error(error),
       });
-    }),
-    onFailure(fail) {
-      if (failure !== undefined) {
-        fail(failure.error);
-        return () => undefined;
-      }
-      failureHandlers.add(fail);
-      return () => failureHandlers.delete(fail);
-    },
-    fail(error) {
-      if (failure !== undefined) return;
-      failure = { error };
-      inbound.unsubscribe();
-      messages.close();
-      const handlers = [...failureHandlers];
-      failureHandlers.clear();
-      for (const handler of handlers) handler(error);
-    },
-    frameOverhead: transport.maxFrameOverhead,
-    reliable: false,
-  };
+    });
+  }
+
+  onFailure(fail: (error: unknown) => void): () => void {
+    if (this.#failure !== undefined) {
+      fail(this.#failure.error);
+      return noop;
+    }
+    const handlers = (this.#failureHandlers ??= new Set());
+    handlers.add(fail);
+    return () => handlers.delete(fail);
+  }
+
+  fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { error };
+    this.#inbound.unsubscribe();
+    this.#messages.close();
+    const handlers = [...(this.#failureHandlers ?? [])];
+    this.#failureHandlers = undefined;
+    for (const handler of handlers) handler(error);
+  }
 }
+
+function noop(): void {}

@@ -6,9 +6,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { EMPTY, Observable, type Subscriber } from 'rxjs';
 import { CoapTransportError, type PeerAddress } from '../errors';
-import type { Transport, TransportEvent, TransportFactory } from './transport';
+import type { Transport, TransportFactory } from './transport';
 
 /** Where and how to connect. */
 export interface UdpTransportOptions {
@@ -27,72 +27,93 @@ export interface UdpTransportOptions {
 export function udpTransport(options: UdpTransportOptions): TransportFactory {
   return () =>
     new Observable<Transport>((subscriber) => {
-      let socket: Socket | undefined;
-      let closed = false;
-      const frames = new Subject<Uint8Array>();
-      const events = new Subject<TransportEvent>();
-      const fail = (error: NodeJS.ErrnoException, what: string, remote?: PeerAddress): void => {
-        const peer = remote ?? { host: options.host, port: options.port };
-        const text =
-          error.code === 'ECONNREFUSED'
-            ? `nothing listens on ${formatPeer(peer)} (ICMP port unreachable)`
-            : `${what} ${formatPeer(peer)} failed: ${error.code ?? error.message}`;
-        subscriber.error(new CoapTransportError(text, { syscallCode: error.code, peer, cause: error }));
-      };
-      const open = (address: string, family: number): void => {
-        if (closed) return;
-        const remote = { host: address, port: options.port };
-        const sock = (socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' }));
-        sock.on('error', (error) => fail(error, 'UDP exchange with', remote));
-        sock.on('message', (message, rinfo) => {
-          // Connected sockets only receive from the peer; check anyway (defence in depth).
-          if (rinfo.port !== remote.port) return;
-          frames.next(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
-        });
-        sock.bind({ address: options.localAddress, port: options.localPort ?? 0 }, () => {
-          sock.connect(options.port, address, () => {
-            if (closed) return;
-            const bound = sock.address();
-            const local = { host: bound.address, port: bound.port };
-            const transport: Transport = {
-              frames$: frames.asObservable(),
-              events$: events.asObservable(),
-              send(frame) {
-                if (closed) return;
-                sock.send(frame, (error) => {
-                  if (error) fail(error, 'sending to', remote);
-                });
-              },
-              maxFrameOverhead: 0,
-              reliable: false,
-              local,
-              remote,
-            };
-            subscriber.next(transport);
-            events.next({ type: 'connected', local, remote });
-          });
-        });
-      };
-      if (isIP(stripZone(options.host)) !== 0) open(options.host, isIP(stripZone(options.host)));
-      else {
-        lookup(options.host, { family: options.family ?? 0 }, (error, address, family) => {
-          if (error) fail(error, 'resolving', { host: options.host, port: options.port });
-          else open(address, family);
-        });
-      }
-      return () => {
-        closed = true;
-        frames.complete();
-        events.next({ type: 'closed', reason: 'released' });
-        events.complete();
-        if (socket !== undefined) {
-          socket.removeAllListeners('message');
-          socket.on('error', () => undefined);
-          socket.close();
-        }
-      };
+      const connection = new UdpConnection(options, subscriber);
+      return () => connection.close();
     });
 }
+
+/**
+ * One connected socket, as an object rather than a nest of closures (it lives as long as its session, and
+ * heap per idle session matters with thousands of sessions).
+ */
+class UdpConnection implements Transport {
+  readonly frames$: Observable<Uint8Array>;
+  /** The session reports connected/closed itself; UDP has nothing else to say. */
+  readonly events$ = EMPTY;
+  readonly maxFrameOverhead = 0;
+  readonly reliable = false;
+  local: PeerAddress = { host: '', port: 0 };
+  remote: PeerAddress;
+  readonly #options: UdpTransportOptions;
+  readonly #subscriber: Subscriber<Transport>;
+  #socket: Socket | undefined;
+  #closed = false;
+
+  constructor(options: UdpTransportOptions, subscriber: Subscriber<Transport>) {
+    this.#options = options;
+    this.#subscriber = subscriber;
+    this.remote = { host: options.host, port: options.port };
+    // No Subject per socket: frames$ listens on the socket itself.
+    this.frames$ = new Observable<Uint8Array>((receiver) => {
+      const port = this.remote.port;
+      const onMessage = (message: Buffer, rinfo: { port: number }): void => {
+        // Connected sockets only receive from the peer; check anyway (defence in depth).
+        if (rinfo.port === port) receiver.next(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
+      };
+      this.#socket?.on('message', onMessage);
+      return () => this.#socket?.off('message', onMessage);
+    });
+    const host = stripZone(options.host);
+    const family = isIP(host);
+    if (family !== 0) this.#open(options.host, family);
+    else {
+      lookup(options.host, { family: options.family ?? 0 }, (error, address, resolved) => {
+        if (error) this.#fail(error, 'resolving');
+        else this.#open(address, resolved);
+      });
+    }
+  }
+
+  send(frame: Uint8Array): void {
+    // No callback: a send error on a connected socket (ECONNREFUSED after ICMP) arrives as an 'error' event.
+    if (!this.#closed) this.#socket!.send(frame);
+  }
+
+  close(): void {
+    this.#closed = true;
+    const socket = this.#socket;
+    if (socket === undefined) return;
+    socket.removeAllListeners('message');
+    socket.on('error', ignore);
+    socket.close();
+  }
+
+  #open(address: string, family: number): void {
+    if (this.#closed) return;
+    this.remote = { host: address, port: this.#options.port };
+    const socket = (this.#socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' }));
+    socket.on('error', (error) => this.#fail(error, 'UDP exchange with'));
+    socket.bind({ address: this.#options.localAddress, port: this.#options.localPort ?? 0 }, () => {
+      socket.connect(this.#options.port, address, () => {
+        if (this.#closed) return;
+        const bound = socket.address();
+        this.local = { host: bound.address, port: bound.port };
+        this.#subscriber.next(this);
+      });
+    });
+  }
+
+  #fail(error: NodeJS.ErrnoException, what: string): void {
+    const peer = this.remote;
+    const text =
+      error.code === 'ECONNREFUSED'
+        ? `nothing listens on ${formatPeer(peer)} (ICMP port unreachable)`
+        : `${what} ${formatPeer(peer)} failed: ${error.code ?? error.message}`;
+    this.#subscriber.error(new CoapTransportError(text, { syscallCode: error.code, peer, cause: error }));
+  }
+}
+
+function ignore(): void {}
 
 function stripZone(host: string): string {
   const percent = host.indexOf('%');
