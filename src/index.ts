@@ -29,6 +29,7 @@ export {
   maxTransmitWait,
   nonLifetime,
   type TransmissionParameters,
+  type BaseTransmissionParameters,
 } from './message-layer/transmission-params';
 export type { Transport, TransportEvent, TransportFactory } from './transport/transport';
 export * from './codec/pdu';
@@ -41,3 +42,7 @@ export * from './codec/link-format';
 export * from './codec/uri';
 export { encodeDatagram, decodeDatagram } from './codec/udp-codec';
 export { optionInfo, optionByName, optionName, formatOptionValue, findUnknownCritical, type OptionInfo } from './codec/option-registry';
+export { throwOnErrorCode } from './session/throw-on-error-code';
+export type { ObserveInit, ReleaseOptions } from './session/client-session';
+export type { ResolvedPsk } from './session/session-options';
+export type { OptionFormat } from './codec/option-registry';

@@ -36,3 +36,4 @@ registerTransport(
 export * from './index';
 export { udpTransport, type UdpTransportOptions } from './transport/udp';
 export { dtlsPskTransport, type DtlsPskTransportOptions, type DtlsPskCredentials } from './transport/dtls/psk';
+export { DEFAULT_PSK_CIPHER_SUITES, type DtlsPskCipherSuite } from './transport/dtls/cipher-suites';

@@ -3,7 +3,7 @@
  * notification is emitted in order, Max-Age silence re-registers with the same token, and unsubscribe cancels
  * (a deregistration with Observe=1, as libcoap does; notifications that still come get RST).
  */
-import { Observable, Subject, switchMap, type Subscription } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint, encodeUint } from '../codec/option-values';
 import { getOption, withOption, type CoapPdu } from '../codec/pdu';
@@ -63,23 +63,64 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
     let lastAt = 0;
     let active = true; // false once the observation ended (no more notifications wanted)
     let silence: Subscription | undefined;
-    const bodies = new Subject<CoapPdu>();
+    let silenceAt = Infinity;
+    /** When to re-register unless a fresh notification comes first (RFC 7641 §3.3.1: Max-Age). */
+    let reregisterAt = Infinity;
+    let maxAgeWait = 0;
+    /** A notification body still being fetched block-wise; a newer notification replaces it. */
+    let fetching: Subscription | undefined;
+    let completeWhenFetched = false;
 
     const end = (): void => {
       active = false;
       silence?.unsubscribe();
+      silence = undefined;
     };
 
-    const armReregistration = (maxAgeSeconds: number): void => {
-      if (options.reregister === false) return;
-      silence?.unsubscribe();
+    // One timer per Max-Age period, not one per notification: a notification only moves the deadline, and
+    // the timer, when it fires early, waits for the rest.
+    const armSilence = (delay: number): void => {
+      silenceAt = ctx.scheduler.now() + delay;
       silence = ctx.scheduler.schedule(() => {
+        silence = undefined;
+        if (!active) return;
+        const now = ctx.scheduler.now();
+        if (now < reregisterAt) {
+          armSilence(reregisterAt - now);
+          return;
+        }
         // RFC 7641 §3.3.1: Max-Age passed without a fresh notification: register again, same token.
         options.onReregister?.();
         subscriber.add(ctx.transmit(registration, confirmable).subscribe({ error: (error) => subscriber.error(error) }));
-        armReregistration(maxAgeSeconds);
-      }, maxAgeSeconds * 1000 + margin);
+        reregisterAt = now + maxAgeWait;
+        armSilence(maxAgeWait);
+      }, delay);
       subscriber.add(silence);
+    };
+
+    const deliver = (pdu: CoapPdu, last: boolean): void => {
+      if (fetching !== undefined) {
+        fetching.unsubscribe(); // newer notifications win over a body still being fetched
+        fetching = undefined;
+      }
+      if (options.completeBody === undefined || !needsMoreBlocks(pdu)) {
+        subscriber.next({ pdu, payload: pdu.payload });
+        if (last) subscriber.complete();
+        return;
+      }
+      completeWhenFetched = last;
+      const body = options.completeBody(pdu).subscribe({
+        next: (notification) => subscriber.next(notification),
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          fetching = undefined;
+          if (completeWhenFetched) subscriber.complete();
+        },
+      });
+      if (!body.closed) {
+        fetching = body;
+        subscriber.add(body);
+      }
     };
 
     const onResponse = (pdu: CoapPdu): boolean => {
@@ -95,8 +136,7 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
       if (observe === undefined || !success) {
         // Not (or no longer) observed: RFC 7641 §3.2 / §4.2. Emit it, then complete.
         end();
-        bodies.next(pdu);
-        bodies.complete();
+        deliver(pdu, true);
         return true;
       }
       const sequence = decodeUint(observe);
@@ -104,23 +144,19 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
       if (lastSequence >= 0 && !isFresher(lastSequence, sequence, lastAt, now)) return true; // stale: ACK, drop
       lastSequence = sequence;
       lastAt = now;
-      const maxAge = getOption(pdu, OptionNumber.MaxAge);
-      armReregistration(maxAge === undefined ? 60 : decodeUint(maxAge));
-      bodies.next(pdu);
+      if (options.reregister !== false) {
+        const maxAge = getOption(pdu, OptionNumber.MaxAge);
+        maxAgeWait = (maxAge === undefined ? 60 : decodeUint(maxAge)) * 1000 + margin;
+        reregisterAt = now + maxAgeWait;
+        if (silence === undefined || reregisterAt < silenceAt) {
+          silence?.unsubscribe(); // a shorter Max-Age than before
+          armSilence(maxAgeWait);
+        }
+      }
+      deliver(pdu, false);
       return true;
     };
     const unregisterToken = ctx.tokens.register(token, onResponse);
-
-    // Newer notifications win over a body still being fetched block-wise.
-    subscriber.add(
-      bodies
-        .pipe(
-          switchMap((pdu): Observable<Notification> | Notification[] =>
-            options.completeBody !== undefined && needsMoreBlocks(pdu) ? options.completeBody(pdu) : [{ pdu, payload: pdu.payload }],
-          ),
-        )
-        .subscribe(subscriber),
-    );
 
     const live: LiveObservation = {
       cancelNow() {

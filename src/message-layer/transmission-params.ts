@@ -73,24 +73,25 @@ function withDerivedDefaults(partial: Partial<TransmissionParameters>): Transmis
   };
 }
 
-type Base = Pick<TransmissionParameters, 'ackTimeout' | 'ackRandomFactor' | 'maxRetransmit' | 'maxLatency' | 'processingDelay'>;
+/** The parameters the derived values depend on. */
+export type BaseTransmissionParameters = Pick<TransmissionParameters, 'ackTimeout' | 'ackRandomFactor' | 'maxRetransmit' | 'maxLatency' | 'processingDelay'>;
 
 /** MAX_TRANSMIT_SPAN = ACK_TIMEOUT * (2^MAX_RETRANSMIT - 1) * ACK_RANDOM_FACTOR (45 s by default). */
-export function maxTransmitSpan(p: Base): number {
+export function maxTransmitSpan(p: BaseTransmissionParameters): number {
   return p.ackTimeout * (2 ** p.maxRetransmit - 1) * p.ackRandomFactor;
 }
 
 /** MAX_TRANSMIT_WAIT = ACK_TIMEOUT * (2^(MAX_RETRANSMIT + 1) - 1) * ACK_RANDOM_FACTOR (93 s by default). */
-export function maxTransmitWait(p: Base): number {
+export function maxTransmitWait(p: BaseTransmissionParameters): number {
   return p.ackTimeout * (2 ** (p.maxRetransmit + 1) - 1) * p.ackRandomFactor;
 }
 
 /** EXCHANGE_LIFETIME = MAX_TRANSMIT_SPAN + 2 * MAX_LATENCY + PROCESSING_DELAY (247 s by default). */
-export function exchangeLifetime(p: Base): number {
+export function exchangeLifetime(p: BaseTransmissionParameters): number {
   return maxTransmitSpan(p) + 2 * p.maxLatency + p.processingDelay;
 }
 
 /** NON_LIFETIME = MAX_TRANSMIT_SPAN + MAX_LATENCY (145 s by default). */
-export function nonLifetime(p: Base): number {
+export function nonLifetime(p: BaseTransmissionParameters): number {
   return maxTransmitSpan(p) + p.maxLatency;
 }

@@ -10,7 +10,7 @@ import type { TokenGenerator } from '../exchange/token';
 import { observeExchange, type LiveObservation } from '../exchange/observe';
 import { requestExchange, startRequest, type RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
-import { blockwiseRequest, continueAfterResponse, needsFollowUp, sendsAsIs, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
+import { blockwiseRequest, completeBlock2Body, continueAfterResponse, needsFollowUp, sendsAsIs, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
@@ -215,6 +215,10 @@ export class ClientSession {
             track: (this.#liveObservations ??= new Set()),
             runDetached: (work) => this.#runDetached(work),
             onReregister: () => this.#emit({ type: 'reregistered', path: full.path ?? full.uri ?? '' }),
+            // A notification larger than one block: fetch the rest without Observe, emit it whole (RFC 7959 §3.4).
+            completeBody: this.#config.blockMode.useLibrary
+              ? (first) => completeBlock2Body(stack, request, first, this.#blockwiseOptions(full))
+              : undefined,
           }).pipe(map((notification) => new CoapResponse(notification.pdu, stack.peer, { payload: notification.payload }))),
         ).pipe(
           finalize(() => observations.delete(key)),
