@@ -10,12 +10,13 @@ import { getOption, withOption, type CoapPdu } from '../codec/pdu';
 import type { ExchangeContext } from './exchange-context';
 import { isFresher } from './observe-freshness';
 import { rejectUnknownCritical, type RequestTemplate } from './request';
+import { CoapResponse } from './response';
 
 const OBSERVE_REGISTER = encodeUint(0);
 const OBSERVE_DEREGISTER = encodeUint(1);
 
-/** A notification (or the registration response) as delivered: the PDU, and the whole body when block-wise. */
-export interface Notification {
+/** A notification completed block-wise: the PDU and the whole body. */
+export interface CompletedBody {
   readonly pdu: CoapPdu;
   readonly payload: Uint8Array;
 }
@@ -37,7 +38,7 @@ export interface ObserveOptions {
   /** Re-register when Max-Age runs out without a notification. @defaultValue true */
   readonly reregister?: boolean;
   /** Completes a notification whose body needs Block2 (fetches the remaining blocks without Observe). */
-  readonly completeBody?: (first: CoapPdu) => Observable<Notification>;
+  readonly completeBody?: (first: CoapPdu) => Observable<CompletedBody>;
   /** Called on each re-registration. */
   readonly onReregister?: () => void;
   /** Tracks live observations (for release). */
@@ -52,10 +53,10 @@ function needsMoreBlocks(pdu: CoapPdu): boolean {
 }
 
 /** Observes the resource `request` targets. */
-export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, options: ObserveOptions = {}): Observable<Notification> {
+export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, options: ObserveOptions = {}): Observable<CoapResponse> {
   const confirmable = options.confirmable ?? true;
   const margin = options.reregisterMargin ?? 2000;
-  return new Observable<Notification>((subscriber) => {
+  return new Observable<CoapResponse>((subscriber) => {
     const token = ctx.tokens.newToken();
     const registration = { ...request, token, options: withOption(request.options, OptionNumber.Observe, [OBSERVE_REGISTER]) };
     const deregistration = { ...request, token, options: withOption(request.options, OptionNumber.Observe, [OBSERVE_DEREGISTER]) };
@@ -104,13 +105,13 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
         fetching = undefined;
       }
       if (options.completeBody === undefined || !needsMoreBlocks(pdu)) {
-        subscriber.next({ pdu, payload: pdu.payload });
+        subscriber.next(new CoapResponse(pdu, ctx.peer));
         if (last) subscriber.complete();
         return;
       }
       completeWhenFetched = last;
       const body = options.completeBody(pdu).subscribe({
-        next: (notification) => subscriber.next(notification),
+        next: (whole) => subscriber.next(new CoapResponse(whole.pdu, ctx.peer, { payload: whole.payload })),
         error: (error) => subscriber.error(error),
         complete: () => {
           fetching = undefined;

@@ -334,10 +334,10 @@ export class MessageLayer {
     }
     const now = this.#config.scheduler.now();
     const dedup = (this.#dedup ??= new DeduplicationWindow(this.#config.dedupCapacity));
-    const seen = dedup.lookup(messageId, now);
-    if (seen !== null) {
+    if (dedup.isDuplicate(messageId, now)) {
       this.#config.onEvent({ type: 'duplicate', messageId });
-      if (confirmable && seen.reply !== null) this.#config.transport.send(seen.reply);
+      const reply = confirmable ? dedup.replyOf(messageId) : null;
+      if (reply !== null) this.#config.transport.send(reply);
       return;
     }
     const accepted = this.#config.router.route(pdu);

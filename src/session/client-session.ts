@@ -219,7 +219,7 @@ export class ClientSession {
             completeBody: this.#config.blockMode.useLibrary
               ? (first) => completeBlock2Body(stack, request, first, this.#blockwiseOptions(full))
               : undefined,
-          }).pipe(map((notification) => new CoapResponse(notification.pdu, stack.peer, { payload: notification.payload }))),
+          }),
         ).pipe(
           finalize(() => observations.delete(key)),
           share({ connector: () => new ReplaySubject<CoapResponse>(1), resetOnError: true, resetOnComplete: true, resetOnRefCountZero: true }),
