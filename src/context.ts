@@ -9,7 +9,7 @@ import { OptionNumber } from './codec/option-numbers';
 import { encodeString, encodeUint } from './codec/option-values';
 import type { CoapOption } from './codec/pdu';
 import { DEFAULT_PORTS, parseCoapUri } from './codec/uri';
-import { randomTokenGenerator } from './exchange/token';
+import { randomTokenGenerator, type TokenGenerator } from './exchange/token';
 import { resolveTransmissionParameters, type TransmissionParameters } from './message-layer/transmission-params';
 import { ClientSession } from './session/client-session';
 import {
@@ -37,6 +37,12 @@ export class CoapContext {
   #blockMode: Required<BlockMode>;
   /** Shared by every session that sets no parameters of its own. */
   readonly #params: TransmissionParameters;
+  /** Token generators by length, shared by the sessions (they hold no per-session state). */
+  readonly #tokenGenerators = new Map<number, TokenGenerator>();
+  readonly #servers = new Map<string, ResolvedServer>();
+  readonly #onSessionClosed = (session: ClientSession): void => {
+    this.#sessions.delete(session);
+  };
   #freed = false;
 
   constructor(options: CoapContextOptions = {}) {
@@ -81,10 +87,32 @@ export class CoapContext {
     return new Promise((resolve) => setImmediate(resolve));
   }
 
+  /**
+   * Server address → protocol, host, port and Uri-Host/Uri-Port options, shared by the sessions to the same
+   * server (many sessions to one server is how traffic to it scales, so their options should not be copies).
+   */
+  #resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): ResolvedServer {
+    if (typeof options.server !== 'string') return resolveServer(options, defaultProto);
+    const key = `${options.proto ?? ''}|${options.server}`;
+    let resolved = this.#servers.get(key);
+    if (resolved === undefined) {
+      resolved = resolveServer(options, defaultProto);
+      if (this.#servers.size >= 256) this.#servers.delete(this.#servers.keys().next().value as string);
+      this.#servers.set(key, resolved);
+    }
+    return resolved;
+  }
+
+  #tokenGenerator(length: number): TokenGenerator {
+    let generator = this.#tokenGenerators.get(length);
+    if (generator === undefined) this.#tokenGenerators.set(length, (generator = randomTokenGenerator(length)));
+    return generator;
+  }
+
   #newSession(options: ClientSessionOptions, defaultProto: CoapProto, psk: ResolvedPsk | undefined): ClientSession {
     if (this.#freed) throw new CoapArgumentError('the context was freed');
     const context = this.#options;
-    const target = resolveServer(options, defaultProto);
+    const target = this.#resolveServer(options, defaultProto);
     if (target.proto === 'dtls' && psk === undefined) {
       throw new CoapArgumentError('coaps:// needs credentials: use newClientSessionPsk({ server, psk })');
     }
@@ -105,14 +133,14 @@ export class CoapContext {
       scheduler,
       params: options.transmission === undefined ? this.#params : resolveTransmissionParameters(context.transmission, options.transmission),
       random: context.random ?? Math.random,
-      tokenGenerator: context.tokenGenerator ?? randomTokenGenerator(options.tokenLength ?? context.tokenLength ?? 8),
+      tokenGenerator: context.tokenGenerator ?? this.#tokenGenerator(options.tokenLength ?? context.tokenLength ?? 8),
       mtu: checkMtu(options.mtu ?? context.mtu ?? DEFAULT_MTU),
       frameOverhead: registered?.frameOverhead ?? 0,
       blockMode: this.#blockMode,
       maxBlockSize: context.maxBlockSize ?? 1024,
       maxBodySize: context.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
       logger: options.logger ?? context.logger,
-      onClosed: (closed) => this.#sessions.delete(closed),
+      onClosed: this.#onSessionClosed,
     });
     this.#sessions.add(session);
     return session;

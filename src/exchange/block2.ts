@@ -19,15 +19,14 @@
  * - The body never grows past `maxBodySize`: a Size2 above it fails at once, and so does the block that would
  *   cross it, before its bytes are stored.
  */
-import { Observable, type Subscription } from 'rxjs';
+import { Observable } from 'rxjs';
 import { CoapBlockError } from '../errors';
 import { blockSize, decodeBlock, encodeBlock, type BlockValue } from '../codec/block';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint } from '../codec/option-values';
-import { codeToString, getOption, withOption, withoutOption, type CoapPdu } from '../codec/pdu';
-import { subscribeGuarded } from '../util/operate';
+import { codeToString, EMPTY_BYTES, getOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { MAX_SZX } from './block-size';
-import type { RequestTemplate } from './request';
+import type { RequestCallbacks, RequestTemplate } from './request';
 import type { BlockProgress } from './response';
 
 /** One result of a block-wise request: a partial block, or the whole body. */
@@ -46,10 +45,23 @@ export interface BlockwiseEvent {
   readonly reason: string;
 }
 
+/**
+ * Sends one request (fresh token) and reports its response or error to `callbacks`, exactly once unless
+ * cancelled first; returns the canceller. The sender from `echoSender` (echo.ts) has this shape.
+ */
+export type BlockSend = (request: RequestTemplate, callbacks: RequestCallbacks) => () => void;
+
+/** Where an imperative block-wise transfer reports; an rxjs `Subscriber` is one. */
+export interface BlockwiseSink {
+  next(result: BlockwiseResult): void;
+  error(error: unknown): void;
+  complete(): void;
+}
+
 /** How {@link block2Transfer} runs. */
 export interface Block2Config {
-  /** Sends one request (fresh token) and emits its response. */
-  readonly send: (request: RequestTemplate) => Observable<CoapPdu>;
+  /** Sends one request (fresh token) and reports its response. */
+  readonly send: BlockSend;
   /** Emit one result with the whole body (true) or each block with progress (false). */
   readonly singleBody: boolean;
   /** Largest body accepted, in bytes. */
@@ -87,128 +99,223 @@ export function followUpTemplate(request: RequestTemplate): RequestTemplate {
  * @param first - the response carrying Block2 NUM 0
  */
 export function block2Transfer(followUp: RequestTemplate, first: CoapPdu, config: Block2Config): Observable<BlockwiseResult> {
-  const maxRestarts = config.maxEtagRestarts ?? 3;
-  const capSzx = Math.min(config.maxSzx ?? MAX_SZX, MAX_SZX);
-  return new Observable<BlockwiseResult>((subscriber) => {
-    let inner: Subscription | undefined;
-    let restarts = 0;
-    // The run's first block: its ETag, Content-Format, code and options define the body.
-    let head = first;
-    let etag = getOption(first, OptionNumber.ETag);
-    let contentFormat = getOption(first, OptionNumber.ContentFormat);
-    let total: number | undefined;
-    let body: BodyBuffer | undefined;
-    let offset = 0;
-    let szx = capSzx;
-
-    const startRun = (response: CoapPdu): void => {
-      head = response;
-      etag = getOption(response, OptionNumber.ETag);
-      contentFormat = getOption(response, OptionNumber.ContentFormat);
-      offset = 0;
-      total = sizeOf(response);
-      if (total !== undefined && total > config.maxBodySize) {
-        throw new CoapBlockError(`the body is ${total} bytes (Size2), more than maxBodySize ${config.maxBodySize}`);
-      }
-      body = config.singleBody ? new BodyBuffer(total, config.maxBodySize) : undefined;
-    };
-
-    const take = (response: CoapPdu, block: BlockValue): void => {
-      const size = blockSize(block.szx);
-      const at = block.num * size;
-      if (at !== offset) throw new CoapBlockError(`expected the block at byte ${offset}, the server sent block ${block.num} (byte ${at})`);
-      const payload = response.payload;
-      if (payload.length > size || (block.more && payload.length !== size)) {
-        throw new CoapBlockError(`block ${block.num} carries ${payload.length} bytes, its size is ${size}`);
-      }
-      if (offset + payload.length > config.maxBodySize) {
-        throw new CoapBlockError(`the body grows past maxBodySize ${config.maxBodySize} bytes`);
-      }
-      total = sizeOf(response) ?? total;
-      offset += payload.length;
-      if (body !== undefined) body.append(payload);
-      else {
-        subscriber.next({
-          pdu: response,
-          payload,
-          progress: { offset: at, received: offset, total, complete: !block.more },
-        });
-      }
-      if (!block.more) {
-        if (body !== undefined) {
-          // The whole body: the last block's header with the first block's options (ETag, Content-Format,
-          // Max-Age, Location-*), without Block2 since it is no longer one block.
-          subscriber.next({ pdu: { ...response, options: withoutOption(head.options, OptionNumber.Block2) }, payload: body.bytes() });
-        }
-        subscriber.complete();
-        return;
-      }
-      // RFC 7959 §2.4: the server may answer with a smaller block size; keep to it (or ours, if smaller).
-      szx = Math.min(block.szx, capSzx);
-      while (szx > 0 && offset % blockSize(szx) !== 0) szx--;
-      request(offset / blockSize(szx));
-    };
-
-    const request = (num: number): void => {
-      const options = withOption(followUp.options, OptionNumber.Block2, [encodeBlock({ num, more: false, szx })]);
-      inner?.unsubscribe();
-      inner = subscribeGuarded(config.send({ ...followUp, options }), subscriber, { next: onResponse, complete: () => undefined });
-    };
-
-    const onResponse = (response: CoapPdu): void => {
-      const block = responseBlock2(response);
-      if (response.code !== head.code) {
-        throw new CoapBlockError(`block-wise transfer interrupted: the server answered ${codeToString(response.code)} at byte ${offset}`);
-      }
-      if (!sameBytes(getOption(response, OptionNumber.ETag), etag)) {
-        // RFC 7959 §2.4: the representation changed under us; its blocks cannot be mixed with the old ones.
-        if (restarts >= maxRestarts) throw new CoapBlockError(`the ETag changed ${restarts + 1} times during the transfer; giving up`);
-        restarts++;
-        config.onEvent?.({ type: 'block-restart', reason: `ETag changed at byte ${offset}` });
-        if (block !== undefined && block.num === 0) {
-          startRun(response);
-          take(response, block);
-        } else {
-          etag = getOption(response, OptionNumber.ETag);
-          offset = 0;
-          request(0);
-        }
-        return;
-      }
-      if (!sameBytes(getOption(response, OptionNumber.ContentFormat), contentFormat)) {
-        throw new CoapBlockError(`the Content-Format changed at byte ${offset} of a block-wise transfer`);
-      }
-      if (block === undefined) throw new CoapBlockError(`the response at byte ${offset} has no Block2 option`);
-      if (offset === 0 && block.num === 0) startRun(response);
-      take(response, block);
-    };
-
-    subscriber.add(() => {
-      inner?.unsubscribe();
-      inner = undefined;
-      body = undefined;
-    });
-    try {
-      const block = responseBlock2(first);
-      if (block === undefined) {
-        subscriber.next({ pdu: first, payload: first.payload });
-        subscriber.complete();
-        return;
-      }
-      if (block.num !== 0) throw new CoapBlockError(`the first response carries block ${block.num}, not block 0`);
-      szx = Math.min(block.szx, capSzx);
-      startRun(first);
-      take(first, block);
-    } catch (error) {
-      subscriber.error(error);
-    }
-  });
+  return new Observable<BlockwiseResult>((subscriber) => startBlock2Transfer(followUp, first, config, subscriber));
 }
 
-/** Size2 of a response, if any. */
-function sizeOf(pdu: CoapPdu): number | undefined {
-  const value = getOption(pdu, OptionNumber.Size2);
-  return value === undefined ? undefined : decodeUint(value);
+/**
+ * The imperative core of {@link block2Transfer}: one closure per transfer drives every block (no Observable
+ * per block). Reports to `sink` (never after the returned canceller ran, nor after an error or completion);
+ * a throw while handling a response becomes `sink.error`.
+ */
+export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, config: Block2Config, sink: BlockwiseSink): () => void {
+  const maxRestarts = config.maxEtagRestarts ?? 3;
+  const capSzx = Math.min(config.maxSzx ?? MAX_SZX, MAX_SZX);
+  const maxBodySize = config.maxBodySize;
+  const singleBody = config.singleBody;
+  const send = config.send;
+  let stopped = false;
+  let cancelInner: (() => void) | undefined;
+  let sends = 0;
+  let restarts = 0;
+  // The run's first block: its ETag, Content-Format, code and options define the body.
+  let head = first;
+  let etag: Uint8Array | undefined;
+  let contentFormat: Uint8Array | undefined;
+  let total: number | undefined;
+  let body: Uint8Array | undefined; // single-body mode: the bytes so far are body[0, offset)
+  let offset = 0;
+  let szx = capSzx;
+
+  // The options of one response, read in one pass (first occurrence of each, as getOption does).
+  let seenEtag: Uint8Array | undefined;
+  let seenFormat: Uint8Array | undefined;
+  let seenBlock: Uint8Array | undefined;
+  let seenSize2: Uint8Array | undefined;
+  const scan = (pdu: CoapPdu): void => {
+    seenEtag = seenFormat = seenBlock = seenSize2 = undefined;
+    const options = pdu.options;
+    for (let i = 0; i < options.length; i++) {
+      const option = options[i];
+      const number = option.number;
+      if (number === OptionNumber.ETag) seenEtag ??= option.value;
+      else if (number === OptionNumber.ContentFormat) seenFormat ??= option.value;
+      else if (number === OptionNumber.Block2) seenBlock ??= option.value;
+      else if (number === OptionNumber.Size2) seenSize2 ??= option.value;
+    }
+  };
+
+  // Follow-ups: the template's options with one Block2 slot, copied and filled per block (the copy keeps every
+  // sent request intact for whoever holds it; only the slot changes).
+  const template: CoapOption[] = [];
+  let slot = -1;
+  for (const option of followUp.options) {
+    if (option.number === OptionNumber.Block2) continue;
+    if (slot < 0 && option.number > OptionNumber.Block2) slot = template.push(option) - 1;
+    else template.push(option);
+  }
+  if (slot < 0) slot = template.length;
+  template.splice(slot, 0, { number: OptionNumber.Block2, value: EMPTY_BYTES });
+  const code = followUp.code;
+  const payload = followUp.payload;
+
+  const stop = (): void => {
+    stopped = true;
+    const cancel = cancelInner;
+    cancelInner = undefined;
+    body = undefined;
+    cancel?.();
+  };
+
+  const fail = (error: unknown): void => {
+    if (stopped) return;
+    stop();
+    sink.error(error);
+  };
+
+  const startRun = (response: CoapPdu): void => {
+    head = response;
+    etag = seenEtag;
+    contentFormat = seenFormat;
+    offset = 0;
+    total = seenSize2 === undefined ? undefined : decodeUint(seenSize2);
+    if (total !== undefined && total > maxBodySize) {
+      throw new CoapBlockError(`the body is ${total} bytes (Size2), more than maxBodySize ${maxBodySize}`);
+    }
+    // Exact when Size2 said how big, else grown by doubling (never above maxBodySize).
+    body = singleBody ? new Uint8Array(Math.min(total ?? 4096, maxBodySize)) : undefined;
+  };
+
+  /** Stores (or emits) the block in `response`; returns true when the body is complete. */
+  const take = (response: CoapPdu, value: number): boolean => {
+    const num = Math.floor(value / 16);
+    const more = (value & 8) !== 0;
+    const blockSzx = value & 7;
+    const size = blockSize(blockSzx);
+    const at = num * size;
+    if (at !== offset) throw new CoapBlockError(`expected the block at byte ${offset}, the server sent block ${num} (byte ${at})`);
+    const part = response.payload;
+    const length = part.length;
+    if (length > size || (more && length !== size)) {
+      throw new CoapBlockError(`block ${num} carries ${length} bytes, its size is ${size}`);
+    }
+    const end = offset + length;
+    if (end > maxBodySize) throw new CoapBlockError(`the body grows past maxBodySize ${maxBodySize} bytes`);
+    if (seenSize2 !== undefined) total = decodeUint(seenSize2);
+    if (body !== undefined) {
+      if (end > body.length) {
+        const grown = new Uint8Array(Math.min(Math.max(end, body.length * 2), maxBodySize));
+        grown.set(body.subarray(0, offset));
+        body = grown;
+      }
+      body.set(part, offset);
+      offset = end;
+    } else {
+      offset = end;
+      sink.next({ pdu: response, payload: part, progress: { offset: at, received: end, total, complete: !more } });
+      if (stopped) return true;
+    }
+    if (!more) {
+      if (body !== undefined) {
+        // The whole body: the last block's header with the first block's options (ETag, Content-Format,
+        // Max-Age, Location-*), without Block2 since it is no longer one block.
+        const whole = end === body.length ? body : body.slice(0, end);
+        const pdu: CoapPdu = { ...response, options: withoutOption(head.options, OptionNumber.Block2) };
+        stop();
+        sink.next({ pdu, payload: whole });
+      } else stop();
+      sink.complete();
+      return true;
+    }
+    // RFC 7959 §2.4: the server may answer with a smaller block size; keep to it (or ours, if smaller).
+    szx = Math.min(blockSzx, capSzx);
+    while (szx > 0 && offset % blockSize(szx) !== 0) szx--;
+    return false;
+  };
+
+  const request = (num: number): void => {
+    const options = template.slice();
+    options[slot] = { number: OptionNumber.Block2, value: encodeBlock({ num, more: false, szx }) };
+    const previous = cancelInner;
+    cancelInner = undefined;
+    previous?.();
+    const id = ++sends;
+    const cancel = send({ code, options, payload }, callbacks);
+    // A synchronous answer may already have sent the next block (and set its canceller).
+    if (id === sends && !stopped) cancelInner = cancel;
+  };
+
+  const onResponse = (response: CoapPdu): void => {
+    scan(response);
+    const blockValue = seenBlock === undefined ? -1 : blockValueOf(seenBlock);
+    if (response.code !== head.code) {
+      throw new CoapBlockError(`block-wise transfer interrupted: the server answered ${codeToString(response.code)} at byte ${offset}`);
+    }
+    if (!sameBytes(seenEtag, etag)) {
+      // RFC 7959 §2.4: the representation changed under us; its blocks cannot be mixed with the old ones.
+      if (restarts >= maxRestarts) throw new CoapBlockError(`the ETag changed ${restarts + 1} times during the transfer; giving up`);
+      restarts++;
+      config.onEvent?.({ type: 'block-restart', reason: `ETag changed at byte ${offset}` });
+      if (stopped) return;
+      if (blockValue >= 0 && blockValue < 16) {
+        startRun(response);
+        if (!take(response, blockValue)) request(offset / blockSize(szx));
+      } else {
+        etag = seenEtag;
+        offset = 0;
+        request(0);
+      }
+      return;
+    }
+    if (!sameBytes(seenFormat, contentFormat)) {
+      throw new CoapBlockError(`the Content-Format changed at byte ${offset} of a block-wise transfer`);
+    }
+    if (blockValue < 0) throw new CoapBlockError(`the response at byte ${offset} has no Block2 option`);
+    if (offset === 0 && blockValue < 16) startRun(response);
+    if (!take(response, blockValue)) request(offset / blockSize(szx));
+  };
+
+  // One callbacks object for every block: only one request is in flight at a time.
+  const callbacks: RequestCallbacks = {
+    response(response) {
+      if (stopped) return;
+      cancelInner = undefined;
+      try {
+        onResponse(response);
+      } catch (error) {
+        fail(error);
+      }
+    },
+    error(error) {
+      cancelInner = undefined;
+      fail(error);
+    },
+  };
+
+  try {
+    scan(first);
+    if (seenBlock === undefined) {
+      stop();
+      sink.next({ pdu: first, payload: first.payload });
+      sink.complete();
+      return stop;
+    }
+    const value = blockValueOf(seenBlock);
+    if (value >= 16) throw new CoapBlockError(`the first response carries block ${Math.floor(value / 16)}, not block 0`);
+    szx = Math.min(value & 7, capSzx);
+    startRun(first);
+    if (!take(first, value)) request(offset / blockSize(szx));
+  } catch (error) {
+    fail(error);
+  }
+  return stop;
+}
+
+/** The Block2 value as one number (NUM * 16 + M * 8 + SZX); more than 3 bytes is a format error (RFC 7959 §2.2). */
+function blockValueOf(bytes: Uint8Array): number {
+  if (bytes.length > 3) decodeBlock(bytes); // throws the codec's CoapDecodeError
+  let value = 0;
+  for (let i = 0; i < bytes.length; i++) value = value * 256 + bytes[i];
+  return value;
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
@@ -216,34 +323,4 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * The growing body: exact when Size2 said how big, else doubling, never above `limit` bytes (so memory never
- * grows past maxBodySize).
- */
-class BodyBuffer {
-  #bytes: Uint8Array;
-  #length = 0;
-  readonly #limit: number;
-
-  constructor(expected: number | undefined, limit: number) {
-    this.#limit = limit;
-    this.#bytes = new Uint8Array(Math.min(expected ?? 4096, limit));
-  }
-
-  append(part: Uint8Array): void {
-    const needed = this.#length + part.length;
-    if (needed > this.#bytes.length) {
-      const grown = new Uint8Array(Math.min(Math.max(needed, this.#bytes.length * 2), this.#limit));
-      grown.set(this.#bytes.subarray(0, this.#length));
-      this.#bytes = grown;
-    }
-    this.#bytes.set(part, this.#length);
-    this.#length = needed;
-  }
-
-  bytes(): Uint8Array {
-    return this.#length === this.#bytes.length ? this.#bytes : this.#bytes.slice(0, this.#length);
-  }
 }

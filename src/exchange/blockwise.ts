@@ -6,20 +6,20 @@
  *            │ no                                                    ├─► final response has Block2 M=1?
  *            └──────────────► one request ───────────────────────────┘      yes ► Block2 download (block2.ts)
  *
- * Every message goes through {@link echoExchange} (fresh token, RFC 9175 §2 Echo). Block sizes come from the
+ * Every message goes through {@link echoSender} (fresh token, RFC 9175 §2 Echo). Block sizes come from the
  * path MTU ({@link chooseBlockSzx}), the context's `maxBlockSize` and the request's hints.
  */
-import { defer, Observable, of, switchMap } from 'rxjs';
+import { Observable } from 'rxjs';
 import { blockSize, decodeBlock, encodeBlock, sizeToSzx } from '../codec/block';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint } from '../codec/option-values';
 import { EMPTY_BYTES, getOption, Method, ResponseCode, withOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
-import { block1Transfer } from './block1';
+import { startBlock1Transfer, type Block1Outcome } from './block1';
 import { chooseBlockSzx, MAX_SZX, messageOverhead, RESPONSE_OPTIONS_ALLOWANCE } from './block-size';
-import { block2Transfer, followUpTemplate, responseBlock2, type BlockwiseEvent, type BlockwiseResult } from './block2';
-import { echoExchange, withEchoValue, type EchoState } from './echo';
+import { followUpTemplate, responseBlock2, startBlock2Transfer, type BlockwiseEvent, type BlockwiseResult, type BlockwiseSink } from './block2';
+import { echoSender, withEchoValue, type EchoState } from './echo';
 import type { ExchangeContext } from './exchange-context';
-import { requestExchange, type RequestTemplate } from './request';
+import { startRequest, type RequestTemplate } from './request';
 import { newRequestTag, REQUEST_TAG_LENGTH } from './request-tag';
 
 export type { BlockwiseEvent, BlockwiseResult } from './block2';
@@ -68,10 +68,11 @@ const MAX_TOKEN_LENGTH = 8;
  * (`singleBody`), or once per block with progress. Cold; unsubscribing stops the transfer at once.
  */
 export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate, options: BlockwiseOptions): Observable<BlockwiseResult> {
-  return defer(() => {
+  return new Observable<BlockwiseResult>((subscriber) => {
     const confirmable = options.confirmable ?? true;
-    const send = (message: RequestTemplate, first: boolean): Observable<CoapPdu> =>
-      echoExchange(ctx, message, { confirmable, token: first ? options.token : undefined, echo: options.echo });
+    const echo = options.echo;
+    // One sender for every message of the request: they go one at a time (upload blocks, then download blocks).
+    const send = echoSender(ctx, { confirmable, echo });
 
     // A Block2 option set by hand counts as the hint (random access when its NUM > 0).
     const given = getOption(request, OptionNumber.Block2);
@@ -79,7 +80,7 @@ export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate,
     const base: RequestTemplate = given === undefined ? request : { ...request, options: withoutOption(request.options, OptionNumber.Block2) };
 
     const overhead =
-      messageOverhead(MAX_TOKEN_LENGTH, base.options) + ADDED_OPTIONS_SIZE + (options.echo?.pending === true ? MAX_ECHO_OPTION_SIZE : 0);
+      messageOverhead(MAX_TOKEN_LENGTH, base.options) + ADDED_OPTIONS_SIZE + (echo?.pending === true ? MAX_ECHO_OPTION_SIZE : 0);
     const block1Szx = chooseBlockSzx(options.maxPduSize, overhead, Math.min(options.maxBlockSize, options.block1Size ?? 1024));
     // The blocks we receive carry the server's options, not ours: reserve room for those too.
     const responseOverhead = Math.max(overhead, MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
@@ -99,42 +100,73 @@ export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate,
       return out;
     };
 
-    return block1Transfer(base, {
-      send,
-      szx: block1Szx,
-      noPreemptiveRequestTag: options.noPreemptiveRequestTag,
-      newRequestTag: () => newRequestTag(options.random),
-      finalOptions,
-    }).pipe(
-      switchMap((outcome): Observable<BlockwiseResult> => {
-        const response = outcome.response;
-        const block = responseBlock2(response);
-        if (block === undefined) return of({ pdu: response, payload: response.payload });
-        if (randomAccess) {
-          // One block asked for, one block given: no continuation.
-          const offset = block.num * blockSize(block.szx);
-          const size2 = getOption(response, OptionNumber.Size2);
-          return of({
-            pdu: response,
-            payload: response.payload,
-            progress: {
-              offset,
-              received: offset + response.payload.length,
-              total: size2 === undefined ? undefined : decodeUint(size2),
-              complete: !block.more,
-            },
-          });
-        }
-        return block2Transfer(followUpFor(outcome.sent, outcome.blockwise), response, {
-          send: (message) => send(message, false),
+    // Upload (if any), then download (if any), each block an exchange of its own. Two cancellers: the upload
+    // may end synchronously (a fast fake transport), having started the download before its own canceller is
+    // returned; cancelling an upload that ended does nothing.
+    let cancelDownload: (() => void) | undefined;
+    const afterUpload = (outcome: Block1Outcome): void => {
+      const response = outcome.response;
+      const block = responseBlock2(response);
+      if (block === undefined) {
+        subscriber.next({ pdu: response, payload: response.payload });
+        subscriber.complete();
+        return;
+      }
+      if (randomAccess) {
+        // One block asked for, one block given: no continuation.
+        const offset = block.num * blockSize(block.szx);
+        const size2 = getOption(response, OptionNumber.Size2);
+        subscriber.next({
+          pdu: response,
+          payload: response.payload,
+          progress: {
+            offset,
+            received: offset + response.payload.length,
+            total: size2 === undefined ? undefined : decodeUint(size2),
+            complete: !block.more,
+          },
+        });
+        subscriber.complete();
+        return;
+      }
+      cancelDownload = startBlock2Transfer(
+        followUpFor(outcome.sent, outcome.blockwise),
+        response,
+        {
+          send,
           singleBody: options.singleBody,
           maxBodySize: options.maxBodySize,
           maxEtagRestarts: options.maxEtagRestarts,
           maxSzx: block2Szx,
           onEvent: options.onEvent,
-        });
-      }),
+        },
+        subscriber,
+      );
+    };
+    const cancelUpload = startBlock1Transfer(
+      base,
+      {
+        send: (message, first, callbacks) => send(message, callbacks, first ? options.token : undefined),
+        szx: block1Szx,
+        noPreemptiveRequestTag: options.noPreemptiveRequestTag,
+        newRequestTag: () => newRequestTag(options.random),
+        finalOptions,
+      },
+      {
+        done(outcome) {
+          try {
+            afterUpload(outcome);
+          } catch (error) {
+            subscriber.error(error);
+          }
+        },
+        error: (error) => subscriber.error(error),
+      },
     );
+    return () => {
+      cancelUpload();
+      cancelDownload?.();
+    };
   });
 }
 
@@ -154,18 +186,25 @@ export function completeBlock2Body(
   firstResponse: CoapPdu,
   options: CompleteBlock2Options,
 ): Observable<BlockwiseResult> {
-  return defer(() => {
-    const confirmable = options.confirmable ?? true;
-    const overhead = Math.max(messageOverhead(MAX_TOKEN_LENGTH, request.options), MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
-    return block2Transfer(followUpFor(request, false), firstResponse, {
-      send: (message) => echoExchange(ctx, message, { confirmable, echo: options.echo }),
+  return new Observable<BlockwiseResult>((subscriber) => startBody(ctx, request, firstResponse, options, subscriber));
+}
+
+/** {@link completeBlock2Body} imperatively: reports to `sink`, returns the canceller. */
+function startBody(ctx: ExchangeContext, request: RequestTemplate, firstResponse: CoapPdu, options: CompleteBlock2Options, sink: BlockwiseSink): () => void {
+  const overhead = Math.max(messageOverhead(MAX_TOKEN_LENGTH, request.options), MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
+  return startBlock2Transfer(
+    followUpFor(request, false),
+    firstResponse,
+    {
+      send: echoSender(ctx, { confirmable: options.confirmable ?? true, echo: options.echo }),
       singleBody: true,
       maxBodySize: options.maxBodySize,
       maxEtagRestarts: options.maxEtagRestarts,
       maxSzx: chooseBlockSzx(options.maxPduSize, overhead, options.maxBlockSize),
       onEvent: options.onEvent,
-    });
-  });
+    },
+    sink,
+  );
 }
 
 /**
@@ -209,20 +248,37 @@ export function needsFollowUp(response: CoapPdu): boolean {
  * Block2 says more (whole body, like {@link blockwiseRequest} with `singleBody`).
  */
 export function continueAfterResponse(ctx: ExchangeContext, request: RequestTemplate, response: CoapPdu, options: CompleteBlock2Options): Observable<BlockwiseResult> {
-  return defer(() => {
-    const finish = (pdu: CoapPdu): Observable<BlockwiseResult> =>
-      responseBlock2(pdu)?.more === true ? completeBlock2Body(ctx, request, pdu, options) : of({ pdu, payload: pdu.payload });
+  return new Observable<BlockwiseResult>((subscriber) => {
+    let cancelBody: (() => void) | undefined;
+    const finish = (pdu: CoapPdu): void => {
+      if (responseBlock2(pdu)?.more === true) {
+        cancelBody = startBody(ctx, request, pdu, options, subscriber);
+        return;
+      }
+      subscriber.next({ pdu, payload: pdu.payload });
+      subscriber.complete();
+    };
     const echo = getOption(response, OptionNumber.Echo);
     if (echo !== undefined && response.code === ResponseCode.Unauthorized) {
-      return requestExchange(ctx, withEchoValue(request, echo), { confirmable: options.confirmable }).pipe(
-        switchMap((retried) => {
-          const next = getOption(retried, OptionNumber.Echo);
-          if (next !== undefined && retried.code !== ResponseCode.Unauthorized) options.echo?.remember(next);
-          return finish(retried);
-        }),
-      );
+      const cancelRetry = startRequest(ctx, withEchoValue(request, echo), { confirmable: options.confirmable }, {
+        response(retried) {
+          try {
+            const next = getOption(retried, OptionNumber.Echo);
+            if (next !== undefined && retried.code !== ResponseCode.Unauthorized) options.echo?.remember(next);
+            finish(retried);
+          } catch (error) {
+            subscriber.error(error);
+          }
+        },
+        error: (error) => subscriber.error(error),
+      });
+      return () => {
+        cancelRetry(); // does nothing once answered
+        cancelBody?.();
+      };
     }
     if (echo !== undefined) options.echo?.remember(echo);
-    return finish(response);
+    finish(response);
+    return () => cancelBody?.();
   });
 }

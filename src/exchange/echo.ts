@@ -5,12 +5,15 @@
  *   with a fresh token (RFC 9175 §4.2: a token is not reused for a new request).
  * - An Echo in any other response is kept in the session's {@link EchoState} and sent with the next request to
  *   that server, once (RFC 9175 §2.3: "the client SHOULD include the value in its next request").
+ *
+ * {@link echoSender} is the imperative core (block-wise transfers build one per transfer and call it once per
+ * block: no Observable per block); {@link echoExchange} is one request of it as a cold Observable.
  */
-import { defer, map, Observable, of, switchMap } from 'rxjs';
+import { Observable } from 'rxjs';
 import { OptionNumber } from '../codec/option-numbers';
 import { getOption, ResponseCode, withOption, type CoapPdu } from '../codec/pdu';
 import type { ExchangeContext } from './exchange-context';
-import { requestExchange, type RequestTemplate } from './request';
+import { startRequest, type RequestCallbacks, type RequestTemplate } from './request';
 
 /** The Echo value one session was handed and has not sent back yet. */
 export class EchoState {
@@ -44,32 +47,102 @@ export interface EchoExchangeOptions {
   readonly echo?: EchoState;
 }
 
+/** Sends one request with Echo handling (see {@link echoSender}); returns the canceller. */
+export type EchoSend = (request: RequestTemplate, callbacks: RequestCallbacks, token?: Uint8Array) => () => void;
+
+/**
+ * A sender for requests that go one at a time (the blocks of one transfer), with RFC 9175 §2 Echo handling: a
+ * pending Echo value goes with the request, a 4.01 with Echo is retried once with that value (fresh token), and
+ * an Echo in another response is remembered. Each request's response (or error) goes to its `callbacks`, exactly
+ * once unless cancelled first; `token` is the first attempt's token (default: a fresh one).
+ *
+ * Built once per transfer, it allocates nothing per request beyond {@link startRequest}'s own closures (blocks
+ * are the hot path). Every returned canceller cancels the request in flight, so it must not be kept past the
+ * response of the request it came with.
+ */
+export function echoSender(ctx: ExchangeContext, options: Pick<EchoExchangeOptions, 'confirmable' | 'echo'>): EchoSend {
+  const state = options.echo;
+  const retryOptions = { confirmable: options.confirmable };
+  let request: RequestTemplate | undefined;
+  let callbacks: RequestCallbacks | undefined;
+  let cancelCurrent: (() => void) | undefined;
+  let starts = 0;
+
+  const start = (message: RequestTemplate, token: Uint8Array | undefined, handler: RequestCallbacks): void => {
+    const id = ++starts;
+    const cancel = startRequest(ctx, message, token === undefined ? retryOptions : { confirmable: options.confirmable, token }, handler);
+    // A synchronous answer may already have started the next request (and set its canceller).
+    if (id === starts) cancelCurrent = cancel;
+  };
+  const deliver = (response: CoapPdu): void => {
+    const target = callbacks!;
+    callbacks = undefined;
+    request = undefined;
+    target.response(response);
+  };
+  const onError = (error: unknown): void => {
+    const target = callbacks!;
+    callbacks = undefined;
+    request = undefined;
+    target.error(error);
+  };
+  const first: RequestCallbacks = {
+    response(response) {
+      const echo = getOption(response, OptionNumber.Echo);
+      if (echo !== undefined) {
+        if (response.code === ResponseCode.Unauthorized) {
+          // RFC 9175 §2.3: repeat the request with the Echo value, once; a second 4.01 is the answer.
+          start(withEchoValue(request!, echo), undefined, retry);
+          return;
+        }
+        state?.remember(echo);
+      }
+      deliver(response);
+    },
+    error: onError,
+  };
+  const retry: RequestCallbacks = {
+    response(response) {
+      remember(state, response);
+      deliver(response);
+    },
+    error: onError,
+  };
+  const cancel = (): void => {
+    const current = cancelCurrent;
+    cancelCurrent = undefined;
+    callbacks = undefined;
+    request = undefined;
+    current?.();
+  };
+
+  return (message, handler, token) => {
+    request = message;
+    callbacks = handler;
+    const pending = state?.take();
+    start(pending !== undefined && getOption(message, OptionNumber.Echo) === undefined ? withEchoValue(message, pending) : message, token, first);
+    return cancel;
+  };
+}
+
 /**
  * One request and its response, with RFC 9175 §2 Echo handling: a pending Echo value goes with the request, a
  * 4.01 with Echo is retried once with that value, and an Echo in another response is remembered.
  */
 export function echoExchange(ctx: ExchangeContext, request: RequestTemplate, options: EchoExchangeOptions = {}): Observable<CoapPdu> {
-  return defer(() => {
-    const pending = options.echo?.take();
-    const first = pending !== undefined && getOption(request, OptionNumber.Echo) === undefined ? withEchoValue(request, pending) : request;
-    return requestExchange(ctx, first, { confirmable: options.confirmable, token: options.token }).pipe(
-      switchMap((response) => {
-        const echo = getOption(response, OptionNumber.Echo);
-        if (echo === undefined) return of(response);
-        if (response.code === ResponseCode.Unauthorized) {
-          // RFC 9175 §2.3: repeat the request with the Echo value, once; a second 4.01 is the answer.
-          return requestExchange(ctx, withEchoValue(request, echo), { confirmable: options.confirmable }).pipe(
-            map((retried) => {
-              remember(options.echo, retried);
-              return retried;
-            }),
-          );
-        }
-        remember(options.echo, response);
-        return of(response);
-      }),
-    );
-  });
+  return new Observable<CoapPdu>((subscriber) =>
+    echoSender(ctx, options)(
+      request,
+      {
+        response(pdu) {
+          subscriber.next(pdu);
+          subscriber.complete();
+        },
+        error: (error) => subscriber.error(error),
+      },
+      options.token,
+    ),
+  );
 }
 
 /** The request with `value` as its (only) Echo option. */

@@ -76,7 +76,7 @@ export class ClientSession {
   /** Created when somebody listens (heap per idle session matters with thousands of sessions). */
   #events: Subject<SessionEvent> | undefined;
   /** RFC 9175 §2: an Echo value from the server, sent with the next request. */
-  readonly #echo = new EchoState();
+  #echo: EchoState | undefined;
   #mtu: number;
   #ready: ReplaySubject<Stack> | undefined;
   #stack: Stack | undefined;
@@ -301,7 +301,7 @@ export class ClientSession {
       noPreemptiveRequestTag,
       block2: init.block2,
       block1Size: init.block1Size,
-      echo: this.#echo,
+      echo: (this.#echo ??= new EchoState()),
       onEvent: this.#onEvent,
     };
   }

@@ -3,7 +3,7 @@
  * transport gets the message layer (CON/NON, MIDs, retransmission, dedup); a reliable transport would get
  * signaling (CSM, Ping/Pong) in its place. Both offer the same {@link ExchangeContext} to the exchange layer.
  */
-import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, Subscriber, type SchedulerLike } from 'rxjs';
 import { CoapArgumentError } from '../errors';
 import { transmitWith, type ExchangeContext, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
 import type { TokenGenerator } from '../exchange/token';
@@ -47,8 +47,12 @@ function datagramStack(transport: Transport, config: StackConfig): Stack {
   return new DatagramStack(transport, config);
 }
 
-/** The message layer under the exchanges. A class, not closures: it exists once per session. */
-class DatagramStack implements Stack {
+/**
+ * The message layer under the exchanges. A class, not closures: it exists once per session, and it is itself
+ * the subscriber of the transport's frames (an rxjs `Subscriber`, like rxjs's own `OperatorSubscriber`), so an
+ * idle session holds no extra subscriber objects.
+ */
+class DatagramStack extends Subscriber<Uint8Array> implements Stack {
   readonly tokens: TokenMatcher;
   readonly scheduler: SchedulerLike;
   readonly responseTimeout: number;
@@ -57,11 +61,11 @@ class DatagramStack implements Stack {
   readonly frameOverhead: number;
   readonly reliable = false;
   readonly #messages: MessageLayer;
-  readonly #inbound: Subscription;
   #failureHandlers: Set<(error: unknown) => void> | undefined;
   #failure: { error: unknown } | undefined;
 
   constructor(transport: Transport, config: StackConfig) {
+    super();
     const tokens = (this.tokens = new TokenMatcher(config.tokenGenerator));
     this.scheduler = config.scheduler;
     this.responseTimeout = config.params.separateResponseTimeout;
@@ -78,7 +82,21 @@ class DatagramStack implements Stack {
       onEvent: config.onEvent,
       peer: transport.remote,
     }));
-    this.#inbound = transport.frames$.subscribe((frame) => messages.receive(frame));
+    transport.frames$.subscribe(this);
+  }
+
+  /** A frame from the transport. */
+  protected override _next(frame: Uint8Array): void {
+    this.#messages.receive(frame);
+  }
+
+  /** The transport ended its frames: the connection is gone (its factory reports why). */
+  protected override _complete(): void {
+    this.unsubscribe();
+  }
+
+  protected override _error(): void {
+    this.unsubscribe();
   }
 
   send(request: OutgoingRequest, confirmable: boolean, callbacks: SendCallbacks): () => void {
@@ -109,13 +127,17 @@ class DatagramStack implements Stack {
     }
     const handlers = (this.#failureHandlers ??= new Set());
     handlers.add(fail);
-    return () => handlers.delete(fail);
+    return () => {
+      handlers.delete(fail);
+      // Idle: no hash table held (heap per idle session matters).
+      if (handlers.size === 0 && this.#failureHandlers === handlers) this.#failureHandlers = undefined;
+    };
   }
 
   fail(error: unknown): void {
     if (this.#failure !== undefined) return;
     this.#failure = { error };
-    this.#inbound.unsubscribe();
+    this.unsubscribe(); // stop receiving
     this.#messages.close();
     const handlers = [...(this.#failureHandlers ?? [])];
     this.#failureHandlers = undefined;

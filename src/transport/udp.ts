@@ -37,7 +37,6 @@ export function udpTransport(options: UdpTransportOptions): TransportFactory {
  * heap per idle session matters with thousands of sessions).
  */
 class UdpConnection implements Transport {
-  readonly frames$: Observable<Uint8Array>;
   /** The session reports connected/closed itself; UDP has nothing else to say. */
   readonly events$ = EMPTY;
   readonly maxFrameOverhead = 0;
@@ -53,16 +52,6 @@ class UdpConnection implements Transport {
     this.#options = options;
     this.#subscriber = subscriber;
     this.remote = { host: options.host, port: options.port };
-    // No Subject per socket: frames$ listens on the socket itself.
-    this.frames$ = new Observable<Uint8Array>((receiver) => {
-      const port = this.remote.port;
-      const onMessage = (message: Buffer, rinfo: { port: number }): void => {
-        // Connected sockets only receive from the peer; check anyway (defence in depth).
-        if (rinfo.port === port) receiver.next(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
-      };
-      this.#socket?.on('message', onMessage);
-      return () => this.#socket?.off('message', onMessage);
-    });
     const host = stripZone(options.host);
     const family = isIP(host);
     if (family !== 0) this.#open(options.host, family);
@@ -72,6 +61,22 @@ class UdpConnection implements Transport {
         else this.#open(address, resolved);
       });
     }
+  }
+
+  /** Datagrams from the peer. Made on demand (not kept: heap per idle session matters); no Subject per socket. */
+  get frames$(): Observable<Uint8Array> {
+    return new Observable<Uint8Array>((receiver) => {
+      const port = this.remote.port;
+      const socket = this.#socket;
+      const onMessage = (message: Buffer, rinfo: { port: number }): void => {
+        // Unsubscribed: stop listening. (No teardown function is registered: rxjs would keep an array for it
+        // in every idle session; close() removes the listener too.)
+        if (receiver.closed) socket?.off('message', onMessage);
+        // Connected sockets only receive from the peer; check anyway (defence in depth).
+        else if (rinfo.port === port) receiver.next(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
+      };
+      socket?.on('message', onMessage);
+    });
   }
 
   send(frame: Uint8Array): void {
