@@ -2,7 +2,7 @@
  * Block2 downloads in virtual time against a fake exchange context whose "server" answers each request by
  * reading its Block2 option.
  */
-import { Observable, type Subscription } from 'rxjs';
+import { Observable, take, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { decodeBlock, encodeBlock, type BlockValue } from '../../src/codec/block';
 import { OptionNumber } from '../../src/codec/option-numbers';
@@ -315,5 +315,53 @@ describe('block2 downloads', () => {
     const result = run(() => blockwiseRequest(fake.ctx, GET_BIG, DEFAULTS), scheduler);
     expect(result.values.map((value) => [value.pdu.code, decodeString(value.payload)])).toEqual([[ResponseCode.NotFound, 'nope']]);
     expect(fake.sent).toHaveLength(1);
+  });
+  it('asks for no further block once the consumer unsubscribes while taking a partial block', () => {
+    const fake = fakeContext(scheduler, blockServer(() => ({ body: body(3000) })));
+    const result = run(() => blockwiseRequest(fake.ctx, GET_BIG, { ...DEFAULTS, singleBody: false }).pipe(take(2)), scheduler);
+    expect(result.values.map((value) => value.progress?.offset)).toEqual([0, 1024]);
+    expect(fake.sent.map((request) => blockOf(request)?.num)).toEqual([undefined, 1]);
+    expect(fake.ctx.tokens.size).toBe(0);
+  });
+
+  it('completes a download from a peer that answers synchronously, and leaves no live token', () => {
+    const content = body(5000);
+    const server = blockServer(() => ({ body: content, etag: Uint8Array.of(3) }));
+    const tokens = new TokenMatcher(sequentialTokenGenerator(2));
+    const sent: OutgoingRequest[] = [];
+    const ctx: ExchangeContext = {
+      tokens,
+      transmit: () => new Observable<never>((subscriber) => subscriber.complete()),
+      send: (request, _confirmable, callbacks) => {
+        sent.push(request);
+        const reply = server(request)!;
+        tokens.route(createPdu({ type: MessageType.ACK, code: reply.code, token: request.token, options: reply.options, payload: reply.payload }));
+        callbacks.acknowledged();
+        return () => undefined;
+      },
+      scheduler,
+      responseTimeout: 10_000,
+      nonTimeout: 10_000,
+      peer: { host: '127.0.0.1', port: 5683 },
+    };
+    const result = run(() => blockwiseRequest(ctx, GET_BIG, DEFAULTS), scheduler);
+    expect(result.error).toBeUndefined();
+    expect(result.completed).toBe(true);
+    expect(Buffer.compare(result.values[0].payload, content)).toBe(0);
+    expect(sent.map((request) => blockOf(request)?.num)).toEqual([undefined, 1, 2, 3, 4]);
+    expect(tokens.size).toBe(0);
+  });
+
+  it('grows the body by doubling when no Size2 says how big it is', () => {
+    const content = body(9000);
+    const server = blockServer(() => ({ body: content }));
+    const fake = fakeContext(scheduler, (request) => {
+      const reply = server(request)!;
+      return { ...reply, options: reply.options!.filter((option) => option.number !== OptionNumber.Size2) };
+    });
+    const result = run(() => blockwiseRequest(fake.ctx, GET_BIG, DEFAULTS), scheduler);
+    expect(result.values).toHaveLength(1);
+    expect(result.values[0].payload.length).toBe(9000);
+    expect(Buffer.compare(result.values[0].payload, content)).toBe(0);
   });
 });

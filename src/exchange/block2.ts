@@ -126,24 +126,6 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
   let offset = 0;
   let szx = capSzx;
 
-  // The options of one response, read in one pass (first occurrence of each, as getOption does).
-  let seenEtag: Uint8Array | undefined;
-  let seenFormat: Uint8Array | undefined;
-  let seenBlock: Uint8Array | undefined;
-  let seenSize2: Uint8Array | undefined;
-  const scan = (pdu: CoapPdu): void => {
-    seenEtag = seenFormat = seenBlock = seenSize2 = undefined;
-    const options = pdu.options;
-    for (let i = 0; i < options.length; i++) {
-      const option = options[i];
-      const number = option.number;
-      if (number === OptionNumber.ETag) seenEtag ??= option.value;
-      else if (number === OptionNumber.ContentFormat) seenFormat ??= option.value;
-      else if (number === OptionNumber.Block2) seenBlock ??= option.value;
-      else if (number === OptionNumber.Size2) seenSize2 ??= option.value;
-    }
-  };
-
   // Follow-ups: the template's options with one Block2 slot, copied and filled per block (the copy keeps every
   // sent request intact for whoever holds it; only the slot changes).
   const template: CoapOption[] = [];
@@ -172,12 +154,13 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
     sink.error(error);
   };
 
-  const startRun = (response: CoapPdu): void => {
+  /** Block 0 of a run: its ETag, Content-Format, code, options and Size2 define the body. */
+  const startRun = (response: CoapPdu, runEtag: Uint8Array | undefined, runFormat: Uint8Array | undefined, size2: Uint8Array | undefined): void => {
     head = response;
-    etag = seenEtag;
-    contentFormat = seenFormat;
+    etag = runEtag;
+    contentFormat = runFormat;
     offset = 0;
-    total = seenSize2 === undefined ? undefined : decodeUint(seenSize2);
+    total = size2 === undefined ? undefined : decodeUint(size2);
     if (total !== undefined && total > maxBodySize) {
       throw new CoapBlockError(`the body is ${total} bytes (Size2), more than maxBodySize ${maxBodySize}`);
     }
@@ -185,93 +168,119 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
     body = singleBody ? new Uint8Array(Math.min(total ?? 4096, maxBodySize)) : undefined;
   };
 
-  /** Stores (or emits) the block in `response`; returns true when the body is complete. */
-  const take = (response: CoapPdu, value: number): boolean => {
-    const num = Math.floor(value / 16);
-    const more = (value & 8) !== 0;
-    const blockSzx = value & 7;
-    const size = blockSize(blockSzx);
-    const at = num * size;
-    if (at !== offset) throw new CoapBlockError(`expected the block at byte ${offset}, the server sent block ${num} (byte ${at})`);
-    const part = response.payload;
-    const length = part.length;
-    if (length > size || (more && length !== size)) {
-      throw new CoapBlockError(`block ${num} carries ${length} bytes, its size is ${size}`);
+  /**
+   * Handles one response (`initial`: the first one, in hand when the transfer starts): checks it against the run,
+   * stores or emits its block, and asks for the next one: the whole per-block path, with no Observable, array
+   * or closure made per block beyond the follow-up request itself.
+   */
+  const onResponse = (response: CoapPdu, initial: boolean): void => {
+    // The options, read in one pass (first occurrence of each, as getOption does).
+    let seenEtag: Uint8Array | undefined;
+    let seenFormat: Uint8Array | undefined;
+    let seenBlock: Uint8Array | undefined;
+    let seenSize2: Uint8Array | undefined;
+    const options = response.options;
+    for (let i = 0; i < options.length; i++) {
+      const option = options[i];
+      const number = option.number;
+      if (number === OptionNumber.ETag) seenEtag ??= option.value;
+      else if (number === OptionNumber.ContentFormat) seenFormat ??= option.value;
+      else if (number === OptionNumber.Block2) seenBlock ??= option.value;
+      else if (number === OptionNumber.Size2) seenSize2 ??= option.value;
     }
-    const end = offset + length;
-    if (end > maxBodySize) throw new CoapBlockError(`the body grows past maxBodySize ${maxBodySize} bytes`);
-    if (seenSize2 !== undefined) total = decodeUint(seenSize2);
-    if (body !== undefined) {
-      if (end > body.length) {
-        const grown = new Uint8Array(Math.min(Math.max(end, body.length * 2), maxBodySize));
-        grown.set(body.subarray(0, offset));
-        body = grown;
-      }
-      body.set(part, offset);
-      offset = end;
-    } else {
-      offset = end;
-      sink.next({ pdu: response, payload: part, progress: { offset: at, received: end, total, complete: !more } });
-      if (stopped) return true;
-    }
-    if (!more) {
-      if (body !== undefined) {
-        // The whole body: the last block's header with the first block's options (ETag, Content-Format,
-        // Max-Age, Location-*), without Block2 since it is no longer one block.
-        const whole = end === body.length ? body : body.slice(0, end);
-        const pdu: CoapPdu = { ...response, options: withoutOption(head.options, OptionNumber.Block2) };
-        stop();
-        sink.next({ pdu, payload: whole });
-      } else stop();
+    if (initial && seenBlock === undefined) {
+      stop();
+      sink.next({ pdu: response, payload: response.payload });
       sink.complete();
-      return true;
+      return;
     }
-    // RFC 7959 §2.4: the server may answer with a smaller block size; keep to it (or ours, if smaller).
-    szx = Math.min(blockSzx, capSzx);
-    while (szx > 0 && offset % blockSize(szx) !== 0) szx--;
-    return false;
-  };
+    const value = seenBlock === undefined ? -1 : blockValueOf(seenBlock);
+    let restartAtZero = false;
+    if (initial) {
+      if (value >= 16) throw new CoapBlockError(`the first response carries block ${Math.floor(value / 16)}, not block 0`);
+      szx = Math.min(value & 7, capSzx);
+      startRun(response, seenEtag, seenFormat, seenSize2);
+    } else {
+      if (response.code !== head.code) {
+        throw new CoapBlockError(`block-wise transfer interrupted: the server answered ${codeToString(response.code)} at byte ${offset}`);
+      }
+      if (!sameBytes(seenEtag, etag)) {
+        // RFC 7959 §2.4: the representation changed under us; its blocks cannot be mixed with the old ones.
+        if (restarts >= maxRestarts) throw new CoapBlockError(`the ETag changed ${restarts + 1} times during the transfer; giving up`);
+        restarts++;
+        config.onEvent?.({ type: 'block-restart', reason: `ETag changed at byte ${offset}` });
+        if (stopped) return;
+        if (value >= 0 && value < 16) startRun(response, seenEtag, seenFormat, seenSize2);
+        else {
+          etag = seenEtag;
+          offset = 0;
+          restartAtZero = true;
+        }
+      } else {
+        if (!sameBytes(seenFormat, contentFormat)) {
+          throw new CoapBlockError(`the Content-Format changed at byte ${offset} of a block-wise transfer`);
+        }
+        if (value < 0) throw new CoapBlockError(`the response at byte ${offset} has no Block2 option`);
+        if (offset === 0 && value < 16) startRun(response, seenEtag, seenFormat, seenSize2);
+      }
+    }
 
-  const request = (num: number): void => {
-    const options = template.slice();
-    options[slot] = { number: OptionNumber.Block2, value: encodeBlock({ num, more: false, szx }) };
+    if (!restartAtZero) {
+      // Take the block: it must start where the body ends, be whole unless it is the last, and fit maxBodySize.
+      const num = Math.floor(value / 16);
+      const more = (value & 8) !== 0;
+      const blockSzx = value & 7;
+      const size = blockSize(blockSzx);
+      const at = num * size;
+      if (at !== offset) throw new CoapBlockError(`expected the block at byte ${offset}, the server sent block ${num} (byte ${at})`);
+      const part = response.payload;
+      const length = part.length;
+      if (length > size || (more && length !== size)) {
+        throw new CoapBlockError(`block ${num} carries ${length} bytes, its size is ${size}`);
+      }
+      const end = offset + length;
+      if (end > maxBodySize) throw new CoapBlockError(`the body grows past maxBodySize ${maxBodySize} bytes`);
+      if (seenSize2 !== undefined) total = decodeUint(seenSize2);
+      if (body !== undefined) {
+        if (end > body.length) {
+          const grown = new Uint8Array(Math.min(Math.max(end, body.length * 2), maxBodySize));
+          grown.set(body.subarray(0, offset));
+          body = grown;
+        }
+        body.set(part, offset);
+        offset = end;
+      } else {
+        offset = end;
+        sink.next({ pdu: response, payload: part, progress: { offset: at, received: end, total, complete: !more } });
+        if (stopped) return;
+      }
+      if (!more) {
+        if (body !== undefined) {
+          // The whole body: the last block's header with the first block's options (ETag, Content-Format,
+          // Max-Age, Location-*), without Block2 since it is no longer one block.
+          const whole = end === body.length ? body : body.slice(0, end);
+          const pdu: CoapPdu = { ...response, options: withoutOption(head.options, OptionNumber.Block2) };
+          stop();
+          sink.next({ pdu, payload: whole });
+        } else stop();
+        sink.complete();
+        return;
+      }
+      // RFC 7959 §2.4: the server may answer with a smaller block size; keep to it (or ours, if smaller).
+      szx = Math.min(blockSzx, capSzx);
+      while (szx > 0 && offset % blockSize(szx) !== 0) szx--;
+    }
+
+    // Ask for the block at `offset`: a fresh request (fresh token) with only Block2 changed.
+    const next = template.slice();
+    next[slot] = { number: OptionNumber.Block2, value: encodeBlock({ num: offset / blockSize(szx), more: false, szx }) };
     const previous = cancelInner;
     cancelInner = undefined;
     previous?.();
     const id = ++sends;
-    const cancel = send({ code, options, payload }, callbacks);
+    const cancel = send({ code, options: next, payload }, callbacks);
     // A synchronous answer may already have sent the next block (and set its canceller).
     if (id === sends && !stopped) cancelInner = cancel;
-  };
-
-  const onResponse = (response: CoapPdu): void => {
-    scan(response);
-    const blockValue = seenBlock === undefined ? -1 : blockValueOf(seenBlock);
-    if (response.code !== head.code) {
-      throw new CoapBlockError(`block-wise transfer interrupted: the server answered ${codeToString(response.code)} at byte ${offset}`);
-    }
-    if (!sameBytes(seenEtag, etag)) {
-      // RFC 7959 §2.4: the representation changed under us; its blocks cannot be mixed with the old ones.
-      if (restarts >= maxRestarts) throw new CoapBlockError(`the ETag changed ${restarts + 1} times during the transfer; giving up`);
-      restarts++;
-      config.onEvent?.({ type: 'block-restart', reason: `ETag changed at byte ${offset}` });
-      if (stopped) return;
-      if (blockValue >= 0 && blockValue < 16) {
-        startRun(response);
-        if (!take(response, blockValue)) request(offset / blockSize(szx));
-      } else {
-        etag = seenEtag;
-        offset = 0;
-        request(0);
-      }
-      return;
-    }
-    if (!sameBytes(seenFormat, contentFormat)) {
-      throw new CoapBlockError(`the Content-Format changed at byte ${offset} of a block-wise transfer`);
-    }
-    if (blockValue < 0) throw new CoapBlockError(`the response at byte ${offset} has no Block2 option`);
-    if (offset === 0 && blockValue < 16) startRun(response);
-    if (!take(response, blockValue)) request(offset / blockSize(szx));
   };
 
   // One callbacks object for every block: only one request is in flight at a time.
@@ -280,7 +289,7 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
       if (stopped) return;
       cancelInner = undefined;
       try {
-        onResponse(response);
+        onResponse(response, false);
       } catch (error) {
         fail(error);
       }
@@ -292,18 +301,7 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
   };
 
   try {
-    scan(first);
-    if (seenBlock === undefined) {
-      stop();
-      sink.next({ pdu: first, payload: first.payload });
-      sink.complete();
-      return stop;
-    }
-    const value = blockValueOf(seenBlock);
-    if (value >= 16) throw new CoapBlockError(`the first response carries block ${Math.floor(value / 16)}, not block 0`);
-    szx = Math.min(value & 7, capSzx);
-    startRun(first);
-    if (!take(first, value)) request(offset / blockSize(szx));
+    onResponse(first, true);
   } catch (error) {
     fail(error);
   }

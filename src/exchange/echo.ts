@@ -68,23 +68,21 @@ export function echoSender(ctx: ExchangeContext, options: Pick<EchoExchangeOptio
   let cancelCurrent: (() => void) | undefined;
   let starts = 0;
 
-  const start = (message: RequestTemplate, token: Uint8Array | undefined, handler: RequestCallbacks): void => {
-    const id = ++starts;
-    const cancel = startRequest(ctx, message, token === undefined ? retryOptions : { confirmable: options.confirmable, token }, handler);
-    // A synchronous answer may already have started the next request (and set its canceller).
-    if (id === starts) cancelCurrent = cancel;
-  };
-  const deliver = (response: CoapPdu): void => {
-    const target = callbacks!;
-    callbacks = undefined;
-    request = undefined;
-    target.response(response);
-  };
   const onError = (error: unknown): void => {
     const target = callbacks!;
     callbacks = undefined;
     request = undefined;
     target.error(error);
+  };
+  const retry: RequestCallbacks = {
+    response(response) {
+      remember(state, response);
+      const target = callbacks!;
+      callbacks = undefined;
+      request = undefined;
+      target.response(response);
+    },
+    error: onError,
   };
   const first: RequestCallbacks = {
     response(response) {
@@ -92,19 +90,17 @@ export function echoSender(ctx: ExchangeContext, options: Pick<EchoExchangeOptio
       if (echo !== undefined) {
         if (response.code === ResponseCode.Unauthorized) {
           // RFC 9175 §2.3: repeat the request with the Echo value, once; a second 4.01 is the answer.
-          start(withEchoValue(request!, echo), undefined, retry);
+          const id = ++starts;
+          const cancelRetry = startRequest(ctx, withEchoValue(request!, echo), retryOptions, retry);
+          if (id === starts) cancelCurrent = cancelRetry; // else a synchronous answer already moved on
           return;
         }
         state?.remember(echo);
       }
-      deliver(response);
-    },
-    error: onError,
-  };
-  const retry: RequestCallbacks = {
-    response(response) {
-      remember(state, response);
-      deliver(response);
+      const target = callbacks!;
+      callbacks = undefined;
+      request = undefined;
+      target.response(response);
     },
     error: onError,
   };
@@ -120,7 +116,11 @@ export function echoSender(ctx: ExchangeContext, options: Pick<EchoExchangeOptio
     request = message;
     callbacks = handler;
     const pending = state?.take();
-    start(pending !== undefined && getOption(message, OptionNumber.Echo) === undefined ? withEchoValue(message, pending) : message, token, first);
+    const sent = pending !== undefined && getOption(message, OptionNumber.Echo) === undefined ? withEchoValue(message, pending) : message;
+    const id = ++starts;
+    const cancelFirst = startRequest(ctx, sent, token === undefined ? retryOptions : { confirmable: options.confirmable, token }, first);
+    // A synchronous answer may already have started the next request (and set its canceller).
+    if (id === starts) cancelCurrent = cancelFirst;
     return cancel;
   };
 }
