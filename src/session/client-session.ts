@@ -8,7 +8,7 @@ import { CoapSessionClosedError } from '../errors';
 import { tokenToHex, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
 import { observeExchange, type LiveObservation } from '../exchange/observe';
-import { requestExchange, startRequest, type RequestTemplate } from '../exchange/request';
+import { startRequest, type RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
 import { blockwiseRequest, completeBlock2Body, continueAfterResponse, needsFollowUp, sendsAsIs, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
@@ -127,31 +127,32 @@ export class ClientSession {
   request(init: RequestInit = {}): Observable<CoapResponse> {
     return new Observable<CoapResponse>((subscriber) => {
       const request = buildRequest(init, this.#config);
-      const stack = this.#stack;
-      const useLibrary = this.#config.blockMode.useLibrary;
-      const blockwise = useLibrary ? this.#blockwiseOptions(init) : undefined;
-      if (stack === undefined || (blockwise !== undefined && !sendsAsIs(request, blockwise))) {
-        return this.#onStack((connected) =>
-          blockwise === undefined
-            ? requestExchange(connected, request, init).pipe(map((pdu) => new CoapResponse(pdu, connected.peer)))
-            : blockwiseRequest(connected, request, blockwise).pipe(map((result) => toResponse(result, connected))),
-        ).subscribe(subscriber);
-      }
-      // Fast path (connected, nothing to split): one closure and no Observable chain per request.
-      subscriber.add(stack.onFailure((error) => subscriber.error(error)));
-      subscriber.add(
-        startRequest(stack, request, init, {
-          response: (pdu) => {
-            if (blockwise !== undefined && needsFollowUp(pdu)) {
-              subscriber.add(continueAfterResponse(stack, request, pdu, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber));
-              return;
-            }
-            subscriber.next(new CoapResponse(pdu, stack.peer));
-            subscriber.complete();
-          },
-          error: (error) => subscriber.error(error),
-        }),
-      );
+      const run = (stack: Stack): void => {
+        subscriber.add(stack.onFailure((error) => subscriber.error(error)));
+        if (subscriber.closed) return;
+        const blockwise = this.#config.blockMode.useLibrary ? this.#blockwiseOptions(init) : undefined;
+        if (blockwise !== undefined && !sendsAsIs(request, blockwise)) {
+          subscriber.add(blockwiseRequest(stack, request, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber));
+          return;
+        }
+        // Nothing to split (the common case): one closure and no Observable chain per request; only the
+        // response says whether block-wise work follows (more blocks, an Echo).
+        subscriber.add(
+          startRequest(stack, request, init, {
+            response: (pdu) => {
+              if (blockwise !== undefined && needsFollowUp(pdu)) {
+                subscriber.add(continueAfterResponse(stack, request, pdu, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber));
+                return;
+              }
+              subscriber.next(new CoapResponse(pdu, stack.peer));
+              subscriber.complete();
+            },
+            error: (error) => subscriber.error(error),
+          }),
+        );
+      };
+      if (this.#stack !== undefined) run(this.#stack);
+      else subscriber.add(this.#connect().pipe(take(1)).subscribe({ next: run, error: (error) => subscriber.error(error) }));
     });
   }
 
