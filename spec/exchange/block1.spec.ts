@@ -7,45 +7,16 @@ import { TestScheduler } from 'rxjs/testing';
 import { decodeBlock, encodeBlock, type BlockValue } from '../../src/codec/block';
 import { OptionNumber } from '../../src/codec/option-numbers';
 import { decodeUint, encodeString, encodeUint } from '../../src/codec/option-values';
-import { createPdu, getOption, Method, MessageType, ResponseCode, type CoapOption } from '../../src/codec/pdu';
+import { getOption, Method, ResponseCode, type CoapOption } from '../../src/codec/pdu';
 import { CoapBlockError } from '../../src/errors';
 import { blockwiseRequest, type BlockwiseOptions, type BlockwiseResult } from '../../src/exchange/blockwise';
-import type { ExchangeContext, OutgoingRequest } from '../../src/exchange/exchange-context';
+import type { OutgoingRequest } from '../../src/exchange/exchange-context';
 import type { RequestTemplate } from '../../src/exchange/request';
-import { sequentialTokenGenerator } from '../../src/exchange/token';
-import { TokenMatcher } from '../../src/exchange/token-matcher';
+import { fakeExchangeContext } from '../helpers/fake-exchange-context';
 
 type Reply = { code: number; options?: CoapOption[]; payload?: Uint8Array } | undefined;
 
-/** An exchange context whose server answers each request 1 ms (virtual) after it is sent. */
-function fakeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest) => Reply): { ctx: ExchangeContext; sent: OutgoingRequest[] } {
-  const tokens = new TokenMatcher(sequentialTokenGenerator(2));
-  const sent: OutgoingRequest[] = [];
-  const transmit: ExchangeContext['transmit'] = (request) =>
-    new Observable<never>((subscriber) => {
-        sent.push(request);
-        return scheduler.schedule(() => {
-          const reply = answer(request);
-          if (reply !== undefined) {
-            tokens.route(createPdu({ type: MessageType.ACK, code: reply.code, token: request.token, options: reply.options, payload: reply.payload }));
-          }
-          subscriber.complete();
-        }, 1);
-    });
-  const ctx: ExchangeContext = {
-    tokens,
-    transmit,
-    send: (request, confirmable, callbacks) => {
-      const subscription = transmit(request, confirmable).subscribe({ complete: () => callbacks.acknowledged(), error: (error) => callbacks.failed(error) });
-      return () => subscription.unsubscribe();
-    },
-    scheduler,
-    responseTimeout: 10_000,
-    nonTimeout: 10_000,
-    peer: { host: '127.0.0.1', port: 5683 },
-  };
-  return { ctx, sent };
-}
+const fakeContext = fakeExchangeContext;
 
 interface Run {
   values: BlockwiseResult[];
