@@ -14,12 +14,40 @@
  *   ... then 0xFF and the payload, only when the payload is not empty.
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
-import { EMPTY_BYTES, type CoapOption } from './pdu';
+import { EMPTY_BYTES, type CoapOption, type CoapPdu } from './pdu';
 
 const PAYLOAD_MARKER = 0xff;
 
 function extensionSize(value: number): number {
   return value < 13 ? 0 : value < 269 ? 1 : 2;
+}
+
+/** RFC 8974 §2.1: bytes of TKL extension for a token of this length (0, 1 or 2). */
+export function tokenExtensionSize(length: number): number {
+  return length < 13 ? 0 : length < 269 ? 1 : 2;
+}
+
+/** The TKL nibble for a token of this length (13 and 14 announce the extension). */
+export function tokenLengthNibble(length: number): number {
+  return length < 13 ? length : length < 269 ? 13 : 14;
+}
+
+/**
+ * Writes what follows the fixed header in every framing: the TKL extension, the token, the options and the
+ * payload. Returns the offset after them. Sizes were checked by the caller.
+ */
+export function writeTokenAndBody(out: Uint8Array, offset: number, pdu: Pick<CoapPdu, 'token' | 'options' | 'payload'>): number {
+  const token = pdu.token;
+  const tokenLength = token.length;
+  if (tokenLength >= 269) {
+    out[offset++] = (tokenLength - 269) >> 8;
+    out[offset++] = (tokenLength - 269) & 0xff;
+  } else if (tokenLength >= 13) out[offset++] = tokenLength - 13;
+  if (tokenLength > 8) {
+    out.set(token, offset);
+    offset += tokenLength;
+  } else for (let i = 0; i < tokenLength; i++) out[offset++] = token[i];
+  return writeOptionsAndPayload(out, offset, pdu.options, pdu.payload);
 }
 
 /** Bytes needed for the options and the payload (with its marker). */

@@ -21,7 +21,7 @@
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
-import { optionsAndPayloadSize, readOptionsAndPayload, writeOptionsAndPayload } from './options';
+import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, MessageType, type CoapPdu } from './pdu';
 
 /** RFC 8323 §5.3.1: the Max-Message-Size a peer may assume before it sees a CSM. */
@@ -36,10 +36,6 @@ function lengthExtensionSize(length: number): number {
   return length < 13 ? 0 : length < 269 ? 1 : length < 65805 ? 2 : 4;
 }
 
-function tokenExtensionSize(length: number): number {
-  return length < 13 ? 0 : length < 269 ? 1 : 2;
-}
-
 /** Encodes a PDU as one TCP/TLS frame. Throws {@link CoapEncodeError} for values that cannot be represented. */
 export function encodeStreamFrame(pdu: CoapPdu): Uint8Array {
   const token = pdu.token;
@@ -51,9 +47,8 @@ export function encodeStreamFrame(pdu: CoapPdu): Uint8Array {
   const bodyLength = optionsAndPayloadSize(pdu.options, pdu.payload);
   if (bodyLength > MAX_BODY_LENGTH) throw new CoapEncodeError(`message body of ${bodyLength} bytes is too large for a stream frame`);
   const lengthExtension = lengthExtensionSize(bodyLength);
-  const tokenExtension = tokenExtensionSize(tokenLength);
-  const out = allocateOutput(2 + lengthExtension + tokenExtension + tokenLength + bodyLength);
-  const tkl = tokenExtension === 0 ? tokenLength : tokenExtension === 1 ? 13 : 14;
+  const out = allocateOutput(2 + lengthExtension + tokenExtensionSize(tokenLength) + tokenLength + bodyLength);
+  const tkl = tokenLengthNibble(tokenLength);
   let offset = 1;
   if (lengthExtension === 0) out[0] = (bodyLength << 4) | tkl;
   else if (lengthExtension === 1) {
@@ -73,16 +68,7 @@ export function encodeStreamFrame(pdu: CoapPdu): Uint8Array {
     out[offset++] = ext & 0xff;
   }
   out[offset++] = pdu.code;
-  if (tokenExtension === 1) out[offset++] = tokenLength - 13;
-  else if (tokenExtension === 2) {
-    out[offset++] = (tokenLength - 269) >> 8;
-    out[offset++] = (tokenLength - 269) & 0xff;
-  }
-  if (tokenLength > 0) {
-    out.set(token, offset);
-    offset += tokenLength;
-  }
-  writeOptionsAndPayload(out, offset, pdu.options, pdu.payload);
+  writeTokenAndBody(out, offset, pdu);
   return out;
 }
 

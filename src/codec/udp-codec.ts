@@ -12,16 +12,11 @@
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
-import { optionsAndPayloadSize, readOptionsAndPayload, writeOptionsAndPayload } from './options';
+import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, type CoapPdu, type MessageType } from './pdu';
 
 /** Size of the fixed header. */
 export const UDP_HEADER_SIZE = 4;
-
-/** Bytes of TKL extension for a token of this length (RFC 8974 §2.1). */
-function tokenExtensionSize(length: number): number {
-  return length < 13 ? 0 : length < 269 ? 1 : 2;
-}
 
 /** Encodes a PDU as one datagram. Throws {@link CoapEncodeError} for values that cannot be represented. */
 export function encodeDatagram(pdu: CoapPdu): Uint8Array {
@@ -34,25 +29,13 @@ export function encodeDatagram(pdu: CoapPdu): Uint8Array {
     throw new CoapEncodeError(`message ID ${pdu.messageId} is not a 16-bit integer`);
   }
   if (pdu.code < 0 || pdu.code > 0xff) throw new CoapEncodeError(`code ${pdu.code} is not an 8-bit value`);
-  const tokenExtension = tokenExtensionSize(tokenLength);
-  const size = UDP_HEADER_SIZE + tokenExtension + tokenLength + optionsAndPayloadSize(pdu.options, pdu.payload);
+  const size = UDP_HEADER_SIZE + tokenExtensionSize(tokenLength) + tokenLength + optionsAndPayloadSize(pdu.options, pdu.payload);
   const out = allocateOutput(size);
-  const tkl = tokenExtension === 0 ? tokenLength : tokenExtension === 1 ? 13 : 14;
-  out[0] = 0x40 | ((pdu.type & 3) << 4) | tkl;
+  out[0] = 0x40 | ((pdu.type & 3) << 4) | tokenLengthNibble(tokenLength);
   out[1] = pdu.code;
   out[2] = pdu.messageId >> 8;
   out[3] = pdu.messageId & 0xff;
-  let offset = UDP_HEADER_SIZE;
-  if (tokenExtension === 1) out[offset++] = tokenLength - 13;
-  else if (tokenExtension === 2) {
-    out[offset++] = (tokenLength - 269) >> 8;
-    out[offset++] = (tokenLength - 269) & 0xff;
-  }
-  if (tokenLength > 8) {
-    out.set(token, offset);
-    offset += tokenLength;
-  } else for (let i = 0; i < tokenLength; i++) out[offset++] = token[i];
-  writeOptionsAndPayload(out, offset, pdu.options, pdu.payload);
+  writeTokenAndBody(out, UDP_HEADER_SIZE, pdu);
   return out;
 }
 

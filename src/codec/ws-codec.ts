@@ -20,7 +20,7 @@
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
-import { optionsAndPayloadSize, readOptionsAndPayload, writeOptionsAndPayload } from './options';
+import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, MessageType, type CoapPdu } from './pdu';
 
 /** Encodes a PDU as the payload of one binary WebSocket message. */
@@ -31,21 +31,10 @@ export function encodeWsMessage(pdu: CoapPdu): Uint8Array {
   // RFC 8974 §2.1: TKL 9-12 stay reserved and 13 means 13 or more, so 9..12-byte tokens cannot be sent.
   if (tokenLength > 8 && tokenLength < 13) throw new CoapEncodeError(`a token of ${tokenLength} bytes cannot be encoded (9..12 are reserved)`);
   if (!(pdu.code >= 0 && pdu.code <= 0xff) || !Number.isInteger(pdu.code)) throw new CoapEncodeError(`code ${pdu.code} is not an 8-bit value`);
-  const tokenExtension = tokenLength < 13 ? 0 : tokenLength < 269 ? 1 : 2;
-  const out = allocateOutput(2 + tokenExtension + tokenLength + optionsAndPayloadSize(pdu.options, pdu.payload));
-  out[0] = tokenExtension === 0 ? tokenLength : tokenExtension === 1 ? 13 : 14;
+  const out = allocateOutput(2 + tokenExtensionSize(tokenLength) + tokenLength + optionsAndPayloadSize(pdu.options, pdu.payload));
+  out[0] = tokenLengthNibble(tokenLength); // RFC 8323 §4.2: Len is 0, no length field
   out[1] = pdu.code;
-  let offset = 2;
-  if (tokenExtension === 1) out[offset++] = tokenLength - 13;
-  else if (tokenExtension === 2) {
-    out[offset++] = (tokenLength - 269) >> 8;
-    out[offset++] = (tokenLength - 269) & 0xff;
-  }
-  if (tokenLength > 0) {
-    out.set(token, offset);
-    offset += tokenLength;
-  }
-  writeOptionsAndPayload(out, offset, pdu.options, pdu.payload);
+  writeTokenAndBody(out, 2, pdu);
   return out;
 }
 
