@@ -27,3 +27,29 @@ export function socketTypeFor(host: LoopbackHost): 'udp4' | 'udp6' {
 export function formatAuthority(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
+
+/**
+ * Binds a test server's socket on loopback and starts delivering datagrams to `onMessage`. Resolves with the
+ * bound port; on a bind failure the socket is closed and the promise rejects. After binding, socket errors
+ * (e.g. an ICMP-reported unreachable client) are ignored so they cannot crash a test run.
+ */
+export function bindLoopbackSocket(
+  socket: import('node:dgram').Socket,
+  host: LoopbackHost,
+  port: number,
+  onMessage: (message: Buffer, remote: import('node:dgram').RemoteInfo) => void,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => {
+      socket.close();
+      reject(error);
+    };
+    socket.once('error', onError);
+    socket.bind({ address: host, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      socket.on('error', () => undefined);
+      socket.on('message', onMessage);
+      resolve(socket.address().port);
+    });
+  });
+}

@@ -12,7 +12,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { PeerAddress } from '../errors';
-import { assertLoopback, formatAuthority, socketTypeFor, type LoopbackHost } from './loopback';
+import { assertLoopback, bindLoopbackSocket, formatAuthority, socketTypeFor, type LoopbackHost } from './loopback';
 import { randomInRange, seededRandom, type RandomSource } from './seeded-random';
 
 /** What happens to datagrams in one direction. Every probability is in 0..1. */
@@ -139,23 +139,16 @@ class UdpLossyProxy implements LossyProxy {
     return this.#clients.size;
   }
 
-  bind(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => {
-        this.#closed = true;
-        this.#socket.close();
-        reject(error);
-      };
-      this.#socket.once('error', onError);
-      this.#socket.bind({ address: this.address.host, port, exclusive: true }, () => {
-        this.#socket.off('error', onError);
-        this.#socket.on('error', () => undefined);
-        this.#socket.on('message', (message, remote) => this.#fromClient(message, remote));
-        this.address = { host: this.address.host, port: this.#socket.address().port };
-        resolve();
-      });
-    });
+  async bind(port: number): Promise<void> {
+    try {
+      const bound = await bindLoopbackSocket(this.#socket, this.address.host as LoopbackHost, port, (message, remote) => this.#fromClient(message, remote));
+      this.address = { host: this.address.host, port: bound };
+    } catch (error) {
+      this.#closed = true;
+      throw error;
+    }
   }
+
 
   uri(path = '/'): string {
     return `coap://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;

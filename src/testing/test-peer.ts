@@ -30,7 +30,7 @@ import {
 import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
 import { Block1Assembler } from './block1-assembler';
 import { bodyEtag, sliceBlock2 } from './block2-slice';
-import { assertLoopback, formatAuthority, socketTypeFor, type LoopbackHost } from './loopback';
+import { assertLoopback, bindLoopbackSocket, formatAuthority, socketTypeFor, type LoopbackHost } from './loopback';
 import { seededRandom, type RandomSource } from './seeded-random';
 import {
   formatLinkFormat,
@@ -327,25 +327,17 @@ class CoapTestPeer implements TestPeer {
     for (const resource of options.resources ?? []) this.addResource(resource);
   }
 
-  bind(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => {
-        this.#closed = true;
-        this.#clearTimers();
-        this.#socket.close();
-        reject(error);
-      };
-      this.#socket.once('error', onError);
-      this.#socket.bind({ address: this.address.host, port, exclusive: true }, () => {
-        this.#socket.off('error', onError);
-        // After binding, a send error (e.g. an ICMP-reported unreachable client) must not crash the test run.
-        this.#socket.on('error', () => undefined);
-        this.#socket.on('message', (message, remote) => this.#onDatagram(message, remote));
-        this.address = { host: this.address.host, port: this.#socket.address().port };
-        resolve();
-      });
-    });
+  async bind(port: number): Promise<void> {
+    try {
+      const bound = await bindLoopbackSocket(this.#socket, this.address.host as LoopbackHost, port, (message, remote) => this.#onDatagram(message, remote));
+      this.address = { host: this.address.host, port: bound };
+    } catch (error) {
+      this.#closed = true;
+      this.#clearTimers();
+      throw error;
+    }
   }
+
 
   uri(path = '/'): string {
     return `coap://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;
