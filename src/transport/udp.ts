@@ -73,7 +73,8 @@ class UdpConnection implements Transport {
         // in every idle session; close() removes the listener too.)
         if (receiver.closed) socket?.off('message', onMessage);
         // Connected sockets only receive from the peer; check anyway (defence in depth).
-        else if (rinfo.port === port) receiver.next(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
+        // A Buffer is a Uint8Array: passed on as it is (no second view per datagram).
+        else if (rinfo.port === port) receiver.next(message);
       };
       socket?.on('message', onMessage);
     });
