@@ -17,17 +17,17 @@ let offset = 0;
 /** A generator of `length` random bytes (0..8). @defaultValue length 8 */
 export function randomTokenGenerator(length = 8): TokenGenerator {
   if (!Number.isInteger(length) || length < 0 || length > 8) throw new CoapArgumentError(`token length must be 0..8, got ${length}`);
+  const empty = new Uint8Array(0);
   return () => {
-    const token = new Uint8Array(length);
-    if (length === 0) return token;
+    if (length === 0) return empty;
     if (offset + length > pool.length) {
-      // A fresh pool each time: handed-out bytes are never reused, and old tokens are copies, not views.
+      // A fresh pool each time: bytes handed out are never handed out again.
       pool = new Uint8Array(POOL_SIZE);
       globalThis.crypto.getRandomValues(pool);
       offset = 0;
     }
-    for (let i = 0; i < length; i++) token[i] = pool[offset + i];
-    pool.fill(0, offset, offset + length);
+    // A view, not a copy: no ArrayBuffer per token (the pool lives as long as one of its tokens does).
+    const token = pool.subarray(offset, offset + length);
     offset += length;
     return token;
   };

@@ -53,6 +53,8 @@ export interface MessageLayerConfig {
   readonly firstMessageId: number;
   readonly onEvent: (event: MessageLayerEvent) => void;
   readonly peer: PeerAddress;
+  /** Called when the retransmission timer lapses with nothing outstanding (time to drop idle state). */
+  readonly onIdle?: () => void;
   /** Most message IDs remembered for deduplication. @defaultValue 4096 */
   readonly dedupCapacity?: number;
 }
@@ -83,8 +85,13 @@ export class MessageLayer {
   readonly #messageIds: MessageIdAllocator;
   /** Created with the first CON/NON from the peer. */
   #dedup: DeduplicationWindow | undefined;
-  /** Outstanding CONs by message ID; null while there are none (an idle session holds no hash table). */
+  /** Outstanding CONs by message ID; null once idle (an idle session holds no hash table). */
   #outstanding: Map<number, Job> | null = null;
+  /**
+   * The first outstanding CON sits in a slot of its own, the rest in the Map: with one CON at a time (NSTART 1,
+   * lockstep) no hash table insert/delete happens per message.
+   */
+  #slot: Job | null = null;
   /** CONs waiting for an NSTART slot or a message ID (cancelled ones are skipped when reached). */
   #queue: Job[] | undefined;
   #timer: Subscription | undefined;
@@ -127,7 +134,7 @@ export class MessageLayer {
     let cancelled = false;
     const send = (): void => {
       if (cancelled || this.#closed) return;
-      const messageId = this.#allocate(send);
+      const messageId = this.#allocate(send, this.#config.scheduler.now());
       if (messageId < 0) return;
       let frame: Uint8Array;
       try {
@@ -157,7 +164,7 @@ export class MessageLayer {
     }
     const type = pdu.type;
     if (type === MessageType.ACK || type === MessageType.RST) {
-      const job = this.#outstanding?.get(pdu.messageId);
+      const job = this.#slot !== null && this.#slot.messageId === pdu.messageId ? this.#slot : this.#outstanding?.get(pdu.messageId);
       if (job === undefined) return; // RFC 7252 §4.2: an unexpected ACK (or RST) is silently ignored
       if (type === MessageType.ACK) {
         if (pdu.code !== 0) this.#config.router.route(pdu); // piggybacked response
@@ -181,6 +188,8 @@ export class MessageLayer {
     this.#midTimer?.unsubscribe();
     this.#midTimer = undefined;
     this.#midWaiters = undefined;
+    if (this.#slot !== null) this.#slot.state = DONE;
+    this.#slot = null;
     for (const job of this.#outstanding?.values() ?? []) job.state = DONE;
     this.#outstanding = null;
     for (const job of this.#queue ?? []) job.state = DONE;
@@ -197,7 +206,7 @@ export class MessageLayer {
   }
 
   #outstandingCount(): number {
-    return this.#outstanding === null ? 0 : this.#outstanding.size;
+    return (this.#slot === null ? 0 : 1) + (this.#outstanding === null ? 0 : this.#outstanding.size);
   }
 
   #hasQueued(): boolean {
@@ -209,12 +218,13 @@ export class MessageLayer {
 
   #start(job: Job): void {
     if (this.#closed) return;
-    const messageId = this.#allocate(null);
+    const now = this.#config.scheduler.now();
+    const messageId = this.#allocate(null, now);
     if (messageId < 0) {
       (this.#queue ??= []).unshift(job);
       return;
     }
-    const { scheduler, params } = this.#config;
+    const { params } = this.#config;
     let frame: Uint8Array;
     try {
       const pdu = job.pdu;
@@ -227,7 +237,6 @@ export class MessageLayer {
       job.callbacks.failed(error);
       return;
     }
-    const now = scheduler.now();
     job.state = OUTSTANDING;
     job.messageId = messageId;
     job.frame = frame;
@@ -235,7 +244,8 @@ export class MessageLayer {
     // RFC 7252 §4.2: the first timeout is random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR].
     job.timeout = initialTimeout(params, this.#config.random);
     job.deadline = now + job.timeout;
-    (this.#outstanding ??= new Map()).set(messageId, job);
+    if (this.#slot === null) this.#slot = job;
+    else (this.#outstanding ??= new Map()).set(messageId, job);
     this.#config.transport.send(frame);
     this.#arm(job.deadline, now);
   }
@@ -244,9 +254,8 @@ export class MessageLayer {
     if (job.state !== OUTSTANDING) return;
     job.state = DONE;
     job.frame = null;
-    const outstanding = this.#outstanding!;
-    outstanding.delete(job.messageId);
-    if (outstanding.size === 0) this.#outstanding = null;
+    if (this.#slot === job) this.#slot = null;
+    else this.#outstanding!.delete(job.messageId);
     this.#drain();
   }
 
@@ -263,9 +272,8 @@ export class MessageLayer {
    * A fresh message ID, or -1 after arranging a retry for when one is free (RFC 7252 §4.4 back-pressure):
    * `retry` for a NON, the queue drain for CONs (null).
    */
-  #allocate(retry: (() => void) | null): number {
+  #allocate(retry: (() => void) | null, now: number): number {
     const { scheduler } = this.#config;
-    const now = scheduler.now();
     const messageId = this.#messageIds.allocate(now);
     if (messageId >= 0) return messageId;
     const delay = this.#messageIds.delayUntilAvailable(now);
@@ -297,7 +305,11 @@ export class MessageLayer {
     const { scheduler, params } = this.#config;
     const now = scheduler.now();
     let next = Infinity;
-    for (const job of this.#outstanding?.values() ?? []) {
+    // The slot first, then the Map (a copy: callbacks may start queued CONs while this runs).
+    const jobs: Job[] = this.#outstanding === null ? [] : [...this.#outstanding.values()];
+    if (this.#slot !== null) jobs.unshift(this.#slot);
+    for (const job of jobs) {
+      if (job.state !== OUTSTANDING) continue;
       if (job.deadline <= now) {
         if (job.attempt >= params.maxRetransmit) {
           this.#finish(job);
@@ -322,6 +334,12 @@ export class MessageLayer {
       if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
     }
     if (next < Infinity && !this.#closed) this.#arm(next, now);
+    else if (!this.#closed && this.#outstandingCount() === 0) {
+      // Nothing outstanding when the timer lapses: the peer is idle. Drop the table (kept while busy, so a
+      // request stream does not build a new one per request) and let the layers above do the same.
+      this.#outstanding = null;
+      this.#config.onIdle?.();
+    }
   }
 
   #receiveRequestOrResponse(pdu: CoapPdu): void {

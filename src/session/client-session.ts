@@ -66,6 +66,9 @@ export interface ReleaseOptions {
   readonly cancelObservations?: boolean;
 }
 
+/** The init of a shorthand called without one. */
+const NO_INIT: ShorthandInit = {};
+
 /** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
 const UDP_HEADER = 4;
 
@@ -77,6 +80,7 @@ export class ClientSession {
   #events: Subject<SessionEvent> | undefined;
   /** RFC 9175 §2: an Echo value from the server, sent with the next request. */
   #echo: EchoState | undefined;
+  #plainBlockOptions: BlockwiseOptions | undefined;
   #mtu: number;
   #ready: ReplaySubject<Stack> | undefined;
   #stack: Stack | undefined;
@@ -125,8 +129,12 @@ export class ClientSession {
    * Cold: nothing is sent before subscribe; unsubscribe cancels (stops retransmission, frees the token).
    */
   request(init: RequestInit = {}): Observable<CoapResponse> {
+    return this.#request(init, init.method, init.path);
+  }
+
+  #request(init: RequestInit, method: RequestInit['method'], path: string | undefined): Observable<CoapResponse> {
     return new Observable<CoapResponse>((subscriber) => {
-      const request = buildRequest(init, this.#config);
+      const request = buildRequest(init, this.#config, method, path);
       const run = (stack: Stack): void => {
         subscriber.add(stack.onFailure((error) => subscriber.error(error)));
         if (subscriber.closed) return;
@@ -274,8 +282,8 @@ export class ClientSession {
     this.#refs.releaseAll();
   }
 
-  #shorthand(method: MethodName, path: string, init: ShorthandInit = {}): Observable<CoapResponse> {
-    return this.request({ ...init, method, path });
+  #shorthand(method: MethodName, path: string, init: ShorthandInit = NO_INIT): Observable<CoapResponse> {
+    return this.#request(init, method, path);
   }
 
   /** Runs `work` on the connected stack (connecting first), failing it when the connection or session ends. */
@@ -291,11 +299,15 @@ export class ClientSession {
   }
 
   #blockwiseOptions(init: RequestInit): BlockwiseOptions {
+    const maxPduSize = this.maxPduSize();
+    // The common request sets none of the per-request hints: one options object serves them all (per MTU).
+    const plain = init.confirmable === undefined && init.token === undefined && init.block2 === undefined && init.block1Size === undefined;
+    if (plain && this.#plainBlockOptions?.maxPduSize === maxPduSize) return this.#plainBlockOptions;
     const { singleBody, noPreemptiveRequestTag } = this.#config.blockMode;
-    return {
+    const options: BlockwiseOptions = {
       confirmable: init.confirmable,
       token: init.token,
-      maxPduSize: this.maxPduSize(),
+      maxPduSize,
       maxBlockSize: this.#config.maxBlockSize,
       maxBodySize: this.#config.maxBodySize,
       singleBody,
@@ -305,6 +317,8 @@ export class ClientSession {
       echo: (this.#echo ??= new EchoState()),
       onEvent: this.#onEvent,
     };
+    if (plain) this.#plainBlockOptions = options;
+    return options;
   }
 
   /** One callback for the stack's and block-wise events. */

@@ -61,6 +61,7 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
   readonly frameOverhead: number;
   readonly reliable = false;
   readonly #messages: MessageLayer;
+  #failureSlot: ((error: unknown) => void) | null = null;
   #failureHandlers: Set<(error: unknown) => void> | undefined;
   #failure: { error: unknown } | undefined;
 
@@ -72,7 +73,7 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
     this.nonTimeout = config.params.nonTimeout;
     this.peer = transport.remote;
     this.frameOverhead = transport.maxFrameOverhead;
-    const messages = (this.#messages = new MessageLayer({
+    this.#messages = new MessageLayer({
       transport,
       router: tokens,
       params: config.params,
@@ -81,7 +82,8 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
       firstMessageId: Math.floor(config.random() * 0x10000),
       onEvent: config.onEvent,
       peer: transport.remote,
-    }));
+      onIdle: () => this.#compact(),
+    });
     transport.frames$.subscribe(this);
   }
 
@@ -125,13 +127,22 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
       fail(this.#failure.error);
       return noop;
     }
+    // The first handler in a slot, further ones in a Set: one request at a time touches no hash table.
+    if (this.#failureSlot === null) {
+      this.#failureSlot = fail;
+      return () => {
+        if (this.#failureSlot === fail) this.#failureSlot = null;
+      };
+    }
     const handlers = (this.#failureHandlers ??= new Set());
     handlers.add(fail);
-    return () => {
-      handlers.delete(fail);
-      // Idle: no hash table held (heap per idle session matters).
-      if (handlers.size === 0 && this.#failureHandlers === handlers) this.#failureHandlers = undefined;
-    };
+    return () => handlers.delete(fail);
+  }
+
+  /** Idle: drop the tables that are empty (heap per idle session matters with thousands of sessions). */
+  #compact(): void {
+    this.tokens.compact();
+    if (this.#failureHandlers?.size === 0) this.#failureHandlers = undefined;
   }
 
   fail(error: unknown): void {
@@ -140,6 +151,8 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
     this.unsubscribe(); // stop receiving
     this.#messages.close();
     const handlers = [...(this.#failureHandlers ?? [])];
+    if (this.#failureSlot !== null) handlers.unshift(this.#failureSlot);
+    this.#failureSlot = null;
     this.#failureHandlers = undefined;
     for (const handler of handlers) handler(error);
   }

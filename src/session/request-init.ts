@@ -64,7 +64,7 @@ export function contentFormatNumber(value: number | string): number {
 function methodCode(method: RequestInit['method']): number {
   if (method === undefined) return Method.GET;
   if (typeof method === 'number') return method;
-  const code = (Method as Record<string, number>)[method.toUpperCase()];
+  const code = (Method as Record<string, number>)[method] ?? (Method as Record<string, number>)[method.toUpperCase()];
   if (code === undefined) throw new CoapArgumentError(`unknown method '${method}'`);
   return code;
 }
@@ -83,8 +83,45 @@ function queryOptions(query: NonNullable<RequestInit['query']>): CoapOption[] {
   return items.map((item) => ({ number: OptionNumber.UriQuery, value: encodeString(item) }));
 }
 
-/** Builds the request (token and message ID come later). */
-export function buildRequest(init: RequestInit, target: RequestTarget): RequestTemplate {
+/** No options. */
+const NONE: readonly CoapOption[] = [];
+
+/**
+ * Uri-Path options of recently requested paths. They are immutable and shared: an application asks for the
+ * same few paths again and again, and this is the per-request path.
+ */
+const pathCache = new Map<string, readonly CoapOption[]>();
+
+function cachedPathOptions(path: string): readonly CoapOption[] {
+  let options = pathCache.get(path);
+  if (options === undefined) {
+    options = pathToOptions(path);
+    if (pathCache.size >= 256) pathCache.delete(pathCache.keys().next().value as string);
+    pathCache.set(path, options);
+  }
+  return options;
+}
+
+/**
+ * Builds the request (token and message ID come later). `method` and `path` override the init's (the
+ * shorthands pass them without copying the init).
+ */
+export function buildRequest(init: RequestInit, target: RequestTarget, method = init.method, path = init.path): RequestTemplate {
+  if (
+    init.uri === undefined &&
+    init.query === undefined &&
+    init.contentFormat === undefined &&
+    init.accept === undefined &&
+    init.options === undefined &&
+    init.payload === undefined
+  ) {
+    // The common request: a method and a path. Uri-Host (3) and Uri-Port (7) sort before Uri-Path (11), so the
+    // concatenation is in order.
+    const pathOptions = path === undefined ? NONE : cachedPathOptions(path);
+    const host = init.omitUriHost ? NONE : target.hostOptions;
+    const options = host.length === 0 ? pathOptions : pathOptions.length === 0 ? host : host.concat(pathOptions);
+    return { code: methodCode(method), options, payload: EMPTY_BYTES };
+  }
   const options: CoapOption[] = [];
   if (init.uri !== undefined) {
     const uri = parseCoapUri(init.uri);
@@ -94,12 +131,12 @@ export function buildRequest(init: RequestInit, target: RequestTarget): RequestT
     }
   } else {
     if (!init.omitUriHost) options.push(...target.hostOptions);
-    if (init.path !== undefined) options.push(...pathToOptions(init.path));
+    if (path !== undefined) options.push(...cachedPathOptions(path));
   }
   if (init.query !== undefined) options.push(...queryOptions(init.query));
   if (init.contentFormat !== undefined) options.push({ number: OptionNumber.ContentFormat, value: encodeUint(contentFormatNumber(init.contentFormat)) });
   if (init.accept !== undefined) options.push({ number: OptionNumber.Accept, value: encodeUint(contentFormatNumber(init.accept)) });
   for (const option of init.options ?? []) options.push({ number: option.number, value: optionValue(option.value) });
   const payload = init.payload === undefined ? EMPTY_BYTES : typeof init.payload === 'string' ? encodeString(init.payload) : init.payload;
-  return { code: methodCode(init.method), options: sortOptions(options), payload };
+  return { code: methodCode(method), options: sortOptions(options), payload };
 }
