@@ -6,11 +6,11 @@
  * {@link startRequest} is the imperative core (one closure per request, no Observable: this is the hot path);
  * {@link requestExchange} is the same as a cold Observable for composition (block-wise, Echo).
  */
-import { Observable } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { CoapOptionError, CoapTimeoutError } from '../errors';
 import { tokenToHex, type CoapPdu } from '../codec/pdu';
 import { findUnknownCritical, optionName } from '../codec/option-registry';
-import type { ExchangeContext, OutgoingRequest } from './exchange-context';
+import type { ExchangeContext, OutgoingRequest, SendCallbacks } from './exchange-context';
 
 /** Options of {@link requestExchange}. */
 export interface RequestExchangeOptions {
@@ -41,54 +41,79 @@ export function rejectUnknownCritical(pdu: CoapPdu): CoapOptionError | undefined
 
 /** Sends `request` and reports its response; returns the canceller. */
 export function startRequest(ctx: ExchangeContext, request: RequestTemplate, options: RequestExchangeOptions, callbacks: RequestCallbacks): () => void {
-  const confirmable = options.confirmable ?? true;
-  const token = options.token ?? ctx.tokens.newToken();
-  let done = false;
-  let cancelSend: (() => void) | undefined;
-  let cancelWait: { unsubscribe(): void } | undefined;
-  const unregister = ctx.tokens.register(token, (pdu) => {
-    if (done) return false;
+  return new PendingRequest(ctx, request, options, callbacks).cancel;
+}
+
+/**
+ * One request in flight: an object rather than a handful of closures (this is the per-request path). It is
+ * its own send callbacks; `handler` receives the responses for its token; `cancel` ends it.
+ */
+class PendingRequest implements SendCallbacks {
+  readonly #ctx: ExchangeContext;
+  readonly #callbacks: RequestCallbacks;
+  readonly #token: Uint8Array;
+  readonly #confirmable: boolean;
+  #done = false;
+  #cancelSend: (() => void) | undefined;
+  #wait: Subscription | undefined;
+
+  constructor(ctx: ExchangeContext, request: RequestTemplate, options: RequestExchangeOptions, callbacks: RequestCallbacks) {
+    this.#ctx = ctx;
+    this.#callbacks = callbacks;
+    this.#confirmable = options.confirmable ?? true;
+    const token = (this.#token = options.token ?? ctx.tokens.newToken());
+    ctx.tokens.add(token, this.handler);
+    const cancelSend = ctx.send({ code: request.code, token, options: request.options, payload: request.payload }, this.#confirmable, this);
+    if (this.#done) cancelSend(); // answered synchronously (a fake transport can)
+    else this.#cancelSend = cancelSend;
+  }
+
+  readonly handler = (pdu: CoapPdu): boolean => {
+    if (this.#done) return false;
     const problem = rejectUnknownCritical(pdu);
-    finish();
+    this.#finish();
     if (problem !== undefined) {
-      callbacks.error(problem);
+      this.#callbacks.error(problem);
       return false; // RFC 7252 §5.4.1: reject the message (RST for CON/NON)
     }
-    callbacks.response(pdu);
+    this.#callbacks.response(pdu);
     return true;
-  });
-  const finish = (): void => {
-    done = true;
-    unregister();
-    cancelSend?.();
-    cancelWait?.unsubscribe();
   };
-  cancelSend = ctx.send({ code: request.code, token, options: request.options, payload: request.payload }, confirmable, {
-    acknowledged() {
-      if (done) return;
-      // Acknowledged (empty ACK) or sent as NON: the response may take a while (separate response, RFC 7252 §5.2.2).
-      const wait = confirmable ? ctx.responseTimeout : ctx.nonTimeout;
-      cancelWait = ctx.scheduler.schedule(() => {
-        finish();
-        callbacks.error(
-          new CoapTimeoutError(confirmable ? 'no response after the request was acknowledged' : 'no response to the NON request', {
-            peer: ctx.peer,
-            token: tokenToHex(token),
-            elapsed: wait,
-          }),
-        );
-      }, wait);
-    },
-    failed(error) {
-      if (done) return;
-      finish();
-      callbacks.error(error);
-    },
-  });
-  if (done) cancelSend(); // answered synchronously (a fake transport can)
-  return () => {
-    if (!done) finish();
+
+  readonly cancel = (): void => {
+    if (!this.#done) this.#finish();
   };
+
+  acknowledged(): void {
+    if (this.#done) return;
+    // Acknowledged (empty ACK) or sent as NON: the response may take a while (separate response, RFC 7252 §5.2.2).
+    const ctx = this.#ctx;
+    const confirmable = this.#confirmable;
+    const wait = confirmable ? ctx.responseTimeout : ctx.nonTimeout;
+    this.#wait = ctx.scheduler.schedule(() => {
+      this.#finish();
+      this.#callbacks.error(
+        new CoapTimeoutError(confirmable ? 'no response after the request was acknowledged' : 'no response to the NON request', {
+          peer: ctx.peer,
+          token: tokenToHex(this.#token),
+          elapsed: wait,
+        }),
+      );
+    }, wait);
+  }
+
+  failed(error: unknown): void {
+    if (this.#done) return;
+    this.#finish();
+    this.#callbacks.error(error);
+  }
+
+  #finish(): void {
+    this.#done = true;
+    this.#ctx.tokens.remove(this.#token, this.handler);
+    this.#cancelSend?.();
+    this.#wait?.unsubscribe();
+  }
 }
 
 /** Sends `request` and emits its response PDU, then completes. */

@@ -42,23 +42,28 @@ export class TokenMatcher {
 
   /** Registers the handler for `token`; returns the function that unregisters it. */
   register(token: Uint8Array, handler: ResponseHandler): () => void {
+    this.add(token, handler);
+    return () => this.remove(token, handler);
+  }
+
+  /** Registers the handler for `token` (the live token must be free). */
+  add(token: Uint8Array, handler: ResponseHandler): void {
     if (this.#has(token)) throw new CoapArgumentError('the token is already used by a live exchange of this session');
     if (this.#slotToken === null) {
       this.#slotToken = token;
       this.#slotHandler = handler;
-      return () => {
-        if (this.#slotHandler === handler) {
-          this.#slotToken = null;
-          this.#slotHandler = null;
-        }
-      };
+    } else (this.#handlers ??= new Map()).set(tokenKey(token), handler);
+  }
+
+  /** Unregisters `handler` from `token` (nothing happens when another handler holds it by now). */
+  remove(token: Uint8Array, handler: ResponseHandler): void {
+    if (this.#slotHandler === handler) {
+      this.#slotToken = null;
+      this.#slotHandler = null;
+    } else if (this.#handlers !== null && this.#handlers.size > 0) {
+      const key = tokenKey(token);
+      if (this.#handlers.get(key) === handler) this.#handlers.delete(key);
     }
-    const key = tokenKey(token);
-    const handlers = (this.#handlers ??= new Map());
-    handlers.set(key, handler);
-    return () => {
-      if (handlers.get(key) === handler) handlers.delete(key);
-    };
   }
 
   /** Drops the table when only the slot is in use (called when the session goes idle). */

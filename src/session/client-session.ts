@@ -3,19 +3,19 @@
  * first subscription and stays open until the last reference is released; every request is its own exchange
  * with a fresh token, and unsubscribing cancels it.
  */
-import { defer, EMPTY, finalize, map, Observable, of, ReplaySubject, share, Subject, take, type SchedulerLike, type Subscription } from 'rxjs';
+import { defer, EMPTY, finalize, map, Observable, of, ReplaySubject, share, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import { CoapSessionClosedError } from '../errors';
-import { tokenToHex, type MethodName } from '../codec/pdu';
+import { tokenToHex, type CoapPdu, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
 import { observeExchange, type LiveObservation } from '../exchange/observe';
-import { startRequest, type RequestTemplate } from '../exchange/request';
+import { startRequest, type RequestCallbacks, type RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
 import { blockwiseRequest, completeBlock2Body, continueAfterResponse, needsFollowUp, sendsAsIs, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
-import { createStack, type Stack } from './pipeline';
+import { createStack, type FailureWatcher, type Stack } from './pipeline';
 import { RefCount } from './refcount';
 import { buildRequest, type RequestInit } from './request-init';
 import type { SessionEvent } from './session-events';
@@ -135,33 +135,31 @@ export class ClientSession {
   #request(init: RequestInit, method: RequestInit['method'], path: string | undefined): Observable<CoapResponse> {
     return new Observable<CoapResponse>((subscriber) => {
       const request = buildRequest(init, this.#config, method, path);
-      const run = (stack: Stack): void => {
-        subscriber.add(stack.onFailure((error) => subscriber.error(error)));
-        if (subscriber.closed) return;
-        const blockwise = this.#config.blockMode.useLibrary ? this.#blockwiseOptions(init) : undefined;
-        if (blockwise !== undefined && !sendsAsIs(request, blockwise)) {
-          subscriber.add(blockwiseRequest(stack, request, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber));
-          return;
-        }
-        // Nothing to split (the common case): one closure and no Observable chain per request; only the
-        // response says whether block-wise work follows (more blocks, an Echo).
-        subscriber.add(
-          startRequest(stack, request, init, {
-            response: (pdu) => {
-              if (blockwise !== undefined && needsFollowUp(pdu)) {
-                subscriber.add(continueAfterResponse(stack, request, pdu, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber));
-                return;
-              }
-              subscriber.next(new CoapResponse(pdu, stack.peer));
-              subscriber.complete();
-            },
-            error: (error) => subscriber.error(error),
-          }),
-        );
-      };
-      if (this.#stack !== undefined) run(this.#stack);
-      else subscriber.add(this.#connect().pipe(take(1)).subscribe({ next: run, error: (error) => subscriber.error(error) }));
+      if (this.#stack !== undefined) return this.#runRequest(this.#stack, request, init, subscriber);
+      subscriber.add(
+        this.#connect()
+          .pipe(take(1))
+          .subscribe({ next: (stack) => subscriber.add(this.#runRequest(stack, request, init, subscriber)), error: (error) => subscriber.error(error) }),
+      );
+      return undefined;
     });
+  }
+
+  #runRequest(stack: Stack, request: RequestTemplate, init: RequestInit, subscriber: Subscriber<CoapResponse>): TeardownLogic {
+    const blockwise = this.#config.blockMode.useLibrary ? this.#blockwiseOptions(init) : undefined;
+    if (blockwise === undefined || sendsAsIs(request, blockwise)) {
+      // Nothing to split (the common case): one object, no Observable chain per request; only the response says
+      // whether block-wise work follows (more blocks, an Echo).
+      return new SessionRequest(stack, request, init, blockwise, subscriber);
+    }
+    const watcher: FailureWatcher = { stackFailed: (error) => subscriber.error(error) };
+    stack.watch(watcher);
+    if (subscriber.closed) return undefined;
+    const transfer = blockwiseRequest(stack, request, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber);
+    return () => {
+      stack.unwatch(watcher);
+      transfer.unsubscribe();
+    };
   }
 
   /** GET `path`. */
@@ -290,7 +288,9 @@ export class ClientSession {
   #onStack<T>(work: (stack: Stack) => Observable<T>): Observable<T> {
     return new Observable<T>((subscriber) => {
       const run = (stack: Stack): void => {
-        subscriber.add(stack.onFailure((error) => subscriber.error(error)));
+        const watcher: FailureWatcher = { stackFailed: (error) => subscriber.error(error) };
+        stack.watch(watcher);
+        subscriber.add(() => stack.unwatch(watcher));
         if (!subscriber.closed) subscriber.add(work(stack).subscribe(subscriber));
       };
       if (this.#stack !== undefined) run(this.#stack);
@@ -446,3 +446,54 @@ function observationKey(request: RequestTemplate, init: ObserveInit): string {
 function toResponse(result: BlockwiseResult, stack: Stack): CoapResponse {
   return new CoapResponse(result.pdu, stack.peer, { payload: result.payload, progress: result.progress });
 }
+
+/**
+ * One plain request on the session's fast path: it watches the stack for failure, runs the exchange and turns
+ * the response into a `CoapResponse`, handing over to the block-wise machinery only when the response asks
+ * for it. One object per request instead of a nest of closures.
+ */
+class SessionRequest implements FailureWatcher, RequestCallbacks {
+  readonly #stack: Stack;
+  readonly #request: RequestTemplate;
+  readonly #blockwise: BlockwiseOptions | undefined;
+  readonly #subscriber: Subscriber<CoapResponse>;
+  readonly #cancel: () => void;
+  #followUp: Subscription | undefined;
+
+  constructor(stack: Stack, request: RequestTemplate, init: RequestInit, blockwise: BlockwiseOptions | undefined, subscriber: Subscriber<CoapResponse>) {
+    this.#stack = stack;
+    this.#request = request;
+    this.#blockwise = blockwise;
+    this.#subscriber = subscriber;
+    stack.watch(this); // fails the subscriber at once when the stack already failed
+    this.#cancel = subscriber.closed ? noop : startRequest(stack, request, init, this);
+  }
+
+  response(pdu: CoapPdu): void {
+    const stack = this.#stack;
+    if (this.#blockwise !== undefined && needsFollowUp(pdu)) {
+      this.#followUp = continueAfterResponse(stack, this.#request, pdu, this.#blockwise)
+        .pipe(map((result) => toResponse(result, stack)))
+        .subscribe(this.#subscriber);
+      return;
+    }
+    this.#subscriber.next(new CoapResponse(pdu, stack.peer));
+    this.#subscriber.complete();
+  }
+
+  error(error: unknown): void {
+    this.#subscriber.error(error);
+  }
+
+  stackFailed(error: unknown): void {
+    this.#subscriber.error(error);
+  }
+
+  unsubscribe(): void {
+    this.#stack.unwatch(this);
+    this.#cancel();
+    this.#followUp?.unsubscribe();
+  }
+}
+
+function noop(): void {}

@@ -25,14 +25,24 @@ export interface StackConfig {
 export interface Stack extends ExchangeContext {
   /** CoAP ping; emits the round trip in milliseconds. */
   ping(): Observable<number>;
-  /** Registers what to call when the connection is lost or the session closes; returns the unregister function. */
-  onFailure(fail: (error: unknown) => void): () => void;
+  /**
+   * Registers an exchange to fail when the connection is lost or the session closes (called at once when that
+   * already happened). An object, not a callback: one request at a time then allocates nothing here.
+   */
+  watch(watcher: FailureWatcher): void;
+  /** Unregisters a watcher (its exchange ended). */
+  unwatch(watcher: FailureWatcher): void;
   /** Fails every exchange running on this stack and stops its timers. */
   fail(error: unknown): void;
   /** Bytes the transport adds per frame (DTLS). */
   readonly frameOverhead: number;
   /** True when the stack carries CoAP over a reliable transport (no CON/NON). */
   readonly reliable: boolean;
+}
+
+/** Something to fail when the stack fails. */
+export interface FailureWatcher {
+  stackFailed(error: unknown): void;
 }
 
 /** Builds the stack for `transport`. */
@@ -61,8 +71,8 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
   readonly frameOverhead: number;
   readonly reliable = false;
   readonly #messages: MessageLayer;
-  #failureSlot: ((error: unknown) => void) | null = null;
-  #failureHandlers: Set<(error: unknown) => void> | undefined;
+  #failureSlot: FailureWatcher | null = null;
+  #failureHandlers: Set<FailureWatcher> | undefined;
   #failure: { error: unknown } | undefined;
 
   constructor(transport: Transport, config: StackConfig) {
@@ -122,21 +132,19 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
     });
   }
 
-  onFailure(fail: (error: unknown) => void): () => void {
+  watch(watcher: FailureWatcher): void {
     if (this.#failure !== undefined) {
-      fail(this.#failure.error);
-      return noop;
+      watcher.stackFailed(this.#failure.error);
+      return;
     }
-    // The first handler in a slot, further ones in a Set: one request at a time touches no hash table.
-    if (this.#failureSlot === null) {
-      this.#failureSlot = fail;
-      return () => {
-        if (this.#failureSlot === fail) this.#failureSlot = null;
-      };
-    }
-    const handlers = (this.#failureHandlers ??= new Set());
-    handlers.add(fail);
-    return () => handlers.delete(fail);
+    // The first watcher in a slot, further ones in a Set: one request at a time touches no hash table.
+    if (this.#failureSlot === null) this.#failureSlot = watcher;
+    else (this.#failureHandlers ??= new Set()).add(watcher);
+  }
+
+  unwatch(watcher: FailureWatcher): void {
+    if (this.#failureSlot === watcher) this.#failureSlot = null;
+    else this.#failureHandlers?.delete(watcher);
   }
 
   /** Idle: drop the tables that are empty (heap per idle session matters with thousands of sessions). */
@@ -154,8 +162,7 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
     if (this.#failureSlot !== null) handlers.unshift(this.#failureSlot);
     this.#failureSlot = null;
     this.#failureHandlers = undefined;
-    for (const handler of handlers) handler(error);
+    for (const handler of handlers) handler.stackFailed(error);
   }
 }
 
-function noop(): void {}
