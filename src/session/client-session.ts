@@ -3,7 +3,7 @@
  * first subscription and stays open until the last reference is released; every request is its own exchange
  * with a fresh token, and unsubscribing cancels it.
  */
-import { defer, EMPTY, finalize, map, Observable, of, ReplaySubject, share, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
+import { defer, EMPTY, map, Observable, of, ReplaySubject, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import { CoapSessionClosedError } from '../errors';
 import { tokenToHex, type CoapPdu, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
@@ -16,6 +16,7 @@ import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
 import { createStack, type FailureWatcher, type Stack } from './pipeline';
+import { shareLatest } from './share-latest';
 import { RefCount } from './refcount';
 import { buildRequest, type RequestInit } from './request-init';
 import type { SessionEvent } from './session-events';
@@ -227,10 +228,8 @@ export class ClientSession {
               ? (first) => completeBlock2Body(stack, request, first, this.#blockwiseOptions(full))
               : undefined,
           }),
-        ).pipe(
-          finalize(() => observations.delete(key)),
-          share({ connector: () => new ReplaySubject<CoapResponse>(1), resetOnError: true, resetOnComplete: true, resetOnRefCountZero: true }),
         );
+        shared = shareLatest(shared, () => observations.delete(key));
         observations.set(key, shared);
       }
       return shared;
