@@ -214,7 +214,7 @@ export class ClientSession {
       const observations = (this.#observations ??= new Map<string, Observable<CoapResponse>>());
       let shared = observations.get(key);
       if (shared === undefined) {
-        shared = this.#onStack((stack) =>
+        const source = this.#onStack((stack) =>
           observeExchange(stack, request, {
             confirmable: full.confirmable,
             deregister: full.deregister,
@@ -229,8 +229,12 @@ export class ClientSession {
               : undefined,
           }),
         );
-        shared = shareLatest(shared, () => observations.delete(key));
-        observations.set(key, shared);
+        // On reset, forget it, unless a newer observation of the same target took its place already.
+        const created: Observable<CoapResponse> = shareLatest(source, () => {
+          if (observations.get(key) === created) observations.delete(key);
+        });
+        observations.set(key, created);
+        shared = created;
       }
       return shared;
     });
