@@ -3,16 +3,16 @@
  * (piggybacked, separate CON/NON) and ends. Cancelling stops the retransmission and frees the token; a response
  * that comes later is answered with RST by the message layer.
  *
- * {@link startRequest} is the imperative core (one closure per request, no Observable: this is the hot path);
- * {@link requestExchange} is the same as a cold Observable for composition (block-wise, Echo).
+ * {@link startRequest} is imperative (one object per request, no Observable: this is the hot path); block-wise
+ * transfers, Echo and the session wrap it.
  */
-import { Observable, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import { CoapOptionError, CoapTimeoutError } from '../errors';
 import { tokenToHex, type CoapPdu } from '../codec/pdu';
 import { findUnknownCritical, optionName } from '../codec/option-registry';
 import type { ExchangeContext, OutgoingRequest, SendCallbacks } from './exchange-context';
 
-/** Options of {@link requestExchange}. */
+/** Options of {@link startRequest}. */
 export interface RequestExchangeOptions {
   /** Send as CON (retransmitted until acknowledged). @defaultValue true */
   readonly confirmable?: boolean;
@@ -114,17 +114,4 @@ class PendingRequest implements SendCallbacks {
     this.#cancelSend?.();
     this.#wait?.unsubscribe();
   }
-}
-
-/** Sends `request` and emits its response PDU, then completes. */
-export function requestExchange(ctx: ExchangeContext, request: RequestTemplate, options: RequestExchangeOptions = {}): Observable<CoapPdu> {
-  return new Observable<CoapPdu>((subscriber) =>
-    startRequest(ctx, request, options, {
-      response(pdu) {
-        subscriber.next(pdu);
-        subscriber.complete();
-      },
-      error: (error) => subscriber.error(error),
-    }),
-  );
 }

@@ -9,13 +9,6 @@
  * is kept when idle and no timer runs.
  */
 
-/** What is remembered for one message ID. */
-export interface DuplicateEntry {
-  readonly expires: number;
-  /** The reply to send again for a duplicate CON (null: none was sent). */
-  readonly reply: Uint8Array | null;
-}
-
 interface Ring {
   ids: Uint16Array;
   expires: Float64Array;
@@ -34,17 +27,6 @@ export class DeduplicationWindow {
   /** @param capacity - most message IDs remembered at once @defaultValue 4096 */
   constructor(capacity = 4096) {
     this.#capacity = capacity;
-  }
-
-  /** The entry of `messageId` when it was seen and has not expired, else null. */
-  lookup(messageId: number, now: number): DuplicateEntry | null {
-    const ring = this.#ring;
-    if (ring === null) return null;
-    this.#prune(ring, now);
-    if (this.#ring === null) return null;
-    const slot = ring.slots.get(messageId);
-    if (slot === undefined || ring.expires[slot] <= now) return null;
-    return { expires: ring.expires[slot], reply: ring.replies[slot] };
   }
 
   /** True when `messageId` was seen and has not expired (no allocation). */

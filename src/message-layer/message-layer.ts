@@ -109,13 +109,6 @@ export class MessageLayer {
     this.#messageIds = new MessageIdAllocator(config.firstMessageId, this.#exchangeLifetime);
   }
 
-  /** CONs sent and not yet acknowledged, and those waiting (for tests and diagnostics). */
-  get pending(): { outstanding: number; queued: number } {
-    let queued = 0;
-    for (const job of this.#queue ?? []) if (job.state === QUEUED) queued++;
-    return { outstanding: this.#outstandingCount(), queued };
-  }
-
   /**
    * Sends `pdu` as a CON once an NSTART slot (RFC 7252 §4.7) and a message ID are free, and retransmits it until
    * an ACK or RST comes or MAX_RETRANSMIT retransmissions have timed out (RFC 7252 §4.2). Returns the canceller.
