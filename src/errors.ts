@@ -5,7 +5,13 @@
  * @packageDocumentation
  */
 
-const kCoapError = Symbol.for('rxcoap.error');
+/**
+ * Brands that survive two copies of the package (an Angular app plus a library bundling its own rxcoap):
+ * `Symbol.for` gives both copies the same keys. Every class names itself under `kClassBrand`; an instance
+ * lists the brands of its class chain under `kBrands`, and `instanceof` compares those, not constructors.
+ */
+const kBrands = Symbol.for('rxcoap.error.brands');
+const kClassBrand = Symbol.for('rxcoap.error.class');
 
 /** Stable machine-readable codes, one per error class. */
 export type CoapErrorCode =
@@ -23,8 +29,14 @@ export type CoapErrorCode =
   | 'COAP_ERR_OPTION'
   | 'COAP_ERR_ARGUMENT';
 
-/** Base class of every error rxcoap raises. Check with `instanceof CoapError` or by `code`. */
+/**
+ * Base class of every error rxcoap raises. Check with `instanceof CoapError` (or any subclass) or by `code`;
+ * both work across two copies of the package.
+ */
 export class CoapError extends Error {
+  /** @internal The brand of this class (every subclass sets its own). */
+  static readonly [kClassBrand]: string = 'CoapError';
+
   /** Stable code, e.g. `'COAP_ERR_TIMEOUT'`. */
   readonly code: CoapErrorCode;
 
@@ -34,16 +46,22 @@ export class CoapError extends Error {
     this.name = 'CoapError';
   }
 
-  /** Brand check so `instanceof` works across two copies of the package (undici #4472). */
+  /** Brand check so `instanceof` works across two copies of the package (undici #4472), for every class. */
   static override [Symbol.hasInstance](instance: unknown): boolean {
-    if (this === CoapError) {
-      return typeof instance === 'object' && instance !== null && (instance as Record<symbol, unknown>)[kCoapError] === true;
-    }
-    return Function.prototype[Symbol.hasInstance].call(this, instance);
+    if (typeof instance !== 'object' || instance === null) return false;
+    const brands = (instance as Record<symbol, unknown>)[kBrands];
+    if (!Array.isArray(brands)) return false;
+    return brands.includes((this as unknown as Record<symbol, unknown>)[kClassBrand]);
   }
 
-  get [kCoapError](): boolean {
-    return true;
+  /** @internal The brands of this instance's class chain, most derived first. */
+  get [kBrands](): string[] {
+    const brands: string[] = [];
+    for (let type = this.constructor as unknown; typeof type === 'function'; type = Object.getPrototypeOf(type)) {
+      const brand = Object.prototype.hasOwnProperty.call(type, kClassBrand) ? (type as unknown as Record<symbol, unknown>)[kClassBrand] : undefined;
+      if (typeof brand === 'string') brands.push(brand);
+    }
+    return brands;
   }
 }
 
@@ -61,13 +79,17 @@ export type CoapDecodeReason =
   | 'MESSAGE_TOO_LARGE'
   | 'BAD_FRAME'
   | 'BAD_OPTION_VALUE'
-  | 'BAD_PAYLOAD';
+  | 'BAD_PAYLOAD'
+  | 'BAD_OPTION_NUMBER';
 
 /**
  * A datagram or stream frame is not a valid CoAP message.
  * On UDP the message is dropped (and may be answered with RST); on a stream (`fatal`) the connection is aborted.
  */
 export class CoapDecodeError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapDecodeError';
+
   /** What exactly is wrong, e.g. `'RESERVED_DELTA'`. */
   readonly reason: CoapDecodeReason;
   /** Byte offset in the input where the problem was found. */
@@ -89,6 +111,9 @@ export class CoapDecodeError extends CoapError {
 
 /** A PDU cannot be encoded (token too long, option value out of range, message too large). */
 export class CoapEncodeError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapEncodeError';
+
   constructor(message: string) {
     super('COAP_ERR_ENCODE', `cannot encode CoAP message: ${message}`);
     this.name = 'CoapEncodeError';
@@ -97,6 +122,9 @@ export class CoapEncodeError extends CoapError {
 
 /** A URI cannot be used as a CoAP request target. */
 export class CoapUriError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapUriError';
+
   /** The URI text that was rejected. */
   readonly uri: string;
   constructor(uri: string, message: string) {
@@ -117,6 +145,9 @@ export interface PeerAddress {
  * For a CON request: the request may or may not have reached the server.
  */
 export class CoapTimeoutError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapTimeoutError';
+
   readonly peer: PeerAddress | undefined;
   /** Token of the exchange, as hex. */
   readonly token: string | undefined;
@@ -139,6 +170,9 @@ export class CoapTimeoutError extends CoapError {
 
 /** The peer answered with RST: it did not want or could not process the message. */
 export class CoapResetError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapResetError';
+
   readonly peer: PeerAddress | undefined;
   readonly messageId: number | undefined;
   constructor(message = 'the peer reset the exchange', info: { peer?: PeerAddress; messageId?: number } = {}) {
@@ -151,6 +185,9 @@ export class CoapResetError extends CoapError {
 
 /** The socket failed: ICMP port unreachable, bind failure, DNS failure, closed socket. */
 export class CoapTransportError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapTransportError';
+
   /** The system error code when there is one, e.g. `'ECONNREFUSED'`. */
   readonly syscallCode: string | undefined;
   readonly peer: PeerAddress | undefined;
@@ -164,6 +201,9 @@ export class CoapTransportError extends CoapError {
 
 /** The DTLS handshake or record layer failed. The text never contains keys. */
 export class CoapDtlsError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapDtlsError';
+
   /** What probably failed, e.g. `'handshake-timeout'`, `'bad-psk'`, `'alert'`, `'closed-by-peer'`. */
   readonly reason: string;
   readonly peer: PeerAddress | undefined;
@@ -177,6 +217,9 @@ export class CoapDtlsError extends CoapError {
 
 /** Raised only when the user asks for 4.xx/5.xx responses as errors (`throwOnErrorCode()`). */
 export class CoapResponseError<R = unknown> extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapResponseError';
+
   /** The response that was not a success. */
   readonly response: R;
   constructor(message: string, response: R) {
@@ -188,6 +231,9 @@ export class CoapResponseError<R = unknown> extends CoapError {
 
 /** The session was released or its context freed while the exchange was in flight. */
 export class CoapSessionClosedError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapSessionClosedError';
+
   constructor(message = 'the session was closed while the exchange was in flight') {
     super('COAP_ERR_SESSION_CLOSED', message);
     this.name = 'CoapSessionClosedError';
@@ -196,6 +242,9 @@ export class CoapSessionClosedError extends CoapError {
 
 /** A block-wise transfer cannot complete (ETag changed too often, body too large, 4.08, bad block). */
 export class CoapBlockError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapBlockError';
+
   constructor(message: string) {
     super('COAP_ERR_BLOCK', message);
     this.name = 'CoapBlockError';
@@ -204,6 +253,9 @@ export class CoapBlockError extends CoapError {
 
 /** A response carried an option the client must understand but does not (RFC 7252 §5.4.1). */
 export class CoapOptionError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapOptionError';
+
   readonly optionNumber: number;
   constructor(optionNumber: number, message: string) {
     super('COAP_ERR_OPTION', message);
@@ -214,8 +266,18 @@ export class CoapOptionError extends CoapError {
 
 /** An argument passed by the caller is invalid (bad key length, MTU too small, unsupported scheme). */
 export class CoapArgumentError extends CoapError {
-  constructor(message: string) {
-    super('COAP_ERR_ARGUMENT', message);
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapArgumentError';
+
+  /**
+   * The argument or option that is wrong, as the caller wrote it: `'server.host'`, `'transmission.ackTimeout'`,
+   * `'options[0].value'`, `'init'`. Undefined when no single field is to blame.
+   */
+  readonly field: string | undefined;
+
+  constructor(message: string, info: { field?: string; cause?: unknown } = {}) {
+    super('COAP_ERR_ARGUMENT', message, info.cause === undefined ? undefined : { cause: info.cause });
     this.name = 'CoapArgumentError';
+    this.field = info.field;
   }
 }
