@@ -4,7 +4,7 @@
  * `free()` ends them all.
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { CoapArgumentError } from './errors';
+import { CoapArgumentError, CoapUriError } from './errors';
 import { OptionNumber } from './codec/option-numbers';
 import { encodeString, encodeUint } from './codec/option-values';
 import type { CoapOption } from './codec/pdu';
@@ -12,11 +12,13 @@ import { DEFAULT_PORTS, parseCoapUri } from './codec/uri';
 import { randomTokenGenerator, type TokenGenerator } from './exchange/token';
 import { resolveTransmissionParameters, type TransmissionParameters } from './message-layer/transmission-params';
 import { ClientSession } from './session/client-session';
+import { resolveBlockMode, type BlockModeFlags, type BlockModeOptions, type ResolvedBlockMode } from './session/block-mode';
 import {
+  checkContextOptions,
   checkMtu,
+  checkSessionOptions,
   parseLocalInterface,
   resolvePsk,
-  type BlockMode,
   type ClientSessionOptions,
   type ClientSessionPskOptions,
   type CoapContextOptions,
@@ -30,11 +32,16 @@ export const DEFAULT_MTU = 1152;
 /** Default largest body of a block-wise download. */
 export const DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024;
 
-/** Shared state and defaults for client sessions (libcoap `coap_new_context`). */
+/**
+ * Shared state and defaults for client sessions (libcoap `coap_new_context`). The constructor and every method
+ * check their arguments and throw {@link CoapArgumentError} naming the field.
+ */
 export class CoapContext {
   readonly #options: CoapContextOptions;
   readonly #sessions = new Set<ClientSession>();
-  #blockMode: Required<BlockMode>;
+  #blockMode: ResolvedBlockMode;
+  /** The context's PSK, checked once: the default of `newClientSessionPsk`. */
+  readonly #psk: ResolvedPsk | undefined;
   /** Shared by every session that sets no parameters of its own. */
   readonly #params: TransmissionParameters;
   /** Token generators by length, shared by the sessions (they hold no per-session state). */
@@ -45,11 +52,16 @@ export class CoapContext {
   };
   #freed = false;
 
+  /**
+   * @param options - defaults for the sessions; throws {@link CoapArgumentError} naming the field for a bad one
+   *   (e.g. `'transmission.ackTimeout'`, `'blockMode'`, `'psk.key'`)
+   */
   constructor(options: CoapContextOptions = {}) {
+    checkContextOptions(options);
     this.#options = options;
     this.#params = resolveTransmissionParameters(options.transmission);
-    if (options.mtu !== undefined) checkMtu(options.mtu);
     this.#blockMode = resolveBlockMode(options.blockMode);
+    this.#psk = options.psk === undefined ? undefined : resolvePsk(options.psk);
   }
 
   /** The scheduler every session of this context runs its timers on. */
@@ -62,29 +74,45 @@ export class CoapContext {
     return this.#sessions;
   }
 
-  /** Block mode for sessions created from now on (libcoap `coap_context_set_block_mode`). */
-  setBlockMode(mode: BlockMode): void {
+  /**
+   * Block mode for sessions created from now on (libcoap `coap_context_set_block_mode`): an object
+   * (`{ singleBody: false }`) or libcoap's flags (`BlockMode.USE_LIBCOAP | BlockMode.SINGLE_BODY`).
+   * Throws {@link CoapArgumentError} for anything else.
+   */
+  setBlockMode(mode: BlockModeOptions | BlockModeFlags): void {
     this.#blockMode = resolveBlockMode(mode);
   }
 
-  /** A session to a `coap://` server (libcoap `coap_new_client_session`). */
-  newClientSession(options: ClientSessionOptions): ClientSession {
-    return this.#newSession(options, 'udp', undefined);
-  }
-
-  /** A session to a `coaps://` server with a pre-shared key (libcoap `coap_new_client_session_psk2`). */
-  newClientSessionPsk(options: ClientSessionPskOptions): ClientSession {
-    return this.#newSession(options, 'dtls', resolvePsk(options.psk ?? this.#options.psk));
+  /**
+   * A session to a `coap://` server (libcoap `coap_new_client_session`): `newClientSession('coap://host:port')`
+   * or `newClientSession({ server, ...options })`. The server URI has no path or query: requests name their paths.
+   * Throws {@link CoapArgumentError} naming the field for a bad option.
+   */
+  newClientSession(options: ClientSessionOptions | string): ClientSession {
+    return this.#newSession(checkSessionOptions(options), 'udp', undefined);
   }
 
   /**
-   * Ends every session (libcoap `coap_free_context`): exchanges in flight fail with `CoapSessionClosedError`,
+   * A session to a `coaps://` server with a pre-shared key (libcoap `coap_new_client_session_psk2`):
+   * `newClientSessionPsk({ server, psk })`, or `newClientSessionPsk('coaps://host')` with the context's `psk`.
+   * Throws {@link CoapArgumentError} naming the field for a bad option or missing credentials.
+   */
+  newClientSessionPsk(options: ClientSessionPskOptions | string): ClientSession {
+    const checked = checkSessionOptions(options);
+    const psk = checked.psk === undefined ? (this.#psk ?? resolvePsk(undefined)) : resolvePsk(checked.psk);
+    return this.#newSession(checked, 'dtls', psk);
+  }
+
+  /**
+   * Ends every session (libcoap `coap_free_context`), as `release()` does at 0: live observations send their
+   * deregistration and complete, requests still waiting for a response error with `CoapSessionClosedError`,
    * sockets close. Resolves once the sockets have had their turn to close.
    */
   free(): Promise<void> {
     this.#freed = true;
     for (const session of [...this.#sessions]) session.dispose();
-    return new Promise((resolve) => setImmediate(resolve));
+    // A macrotask (browser-safe, unlike setImmediate): socket close callbacks run before it.
+    return new Promise((resolve) => setTimeout(resolve, 0));
   }
 
   /**
@@ -114,10 +142,10 @@ export class CoapContext {
     const context = this.#options;
     const target = this.#resolveServer(options, defaultProto);
     if (target.proto === 'dtls' && psk === undefined) {
-      throw new CoapArgumentError('coaps:// needs credentials: use newClientSessionPsk({ server, psk })');
+      throw new CoapArgumentError('coaps:// needs credentials: use newClientSessionPsk({ server, psk })', { field: 'server' });
     }
     if (target.proto === 'udp' && psk !== undefined) {
-      throw new CoapArgumentError(`a PSK session needs a coaps:// server, not ${describeServer(options.server)}`);
+      throw new CoapArgumentError(`a PSK session needs a coaps:// server, not ${describeServer(options.server)}`, { field: 'server' });
     }
     const scheduler = context.scheduler ?? asyncScheduler;
     const local = parseLocalInterface(options.localIf);
@@ -147,14 +175,6 @@ export class CoapContext {
   }
 }
 
-function resolveBlockMode(mode: BlockMode | undefined): Required<BlockMode> {
-  return {
-    useLibrary: mode?.useLibrary ?? true,
-    singleBody: mode?.singleBody ?? true,
-    noPreemptiveRequestTag: mode?.noPreemptiveRequestTag ?? false,
-  };
-}
-
 function describeServer(server: ClientSessionOptions['server']): string {
   if (typeof server === 'string') return server;
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
@@ -175,12 +195,25 @@ interface ResolvedServer {
 function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): ResolvedServer {
   const server = options.server;
   if (typeof server === 'string') {
-    const uri = parseCoapUri(server);
-    if (uri.reliable) throw new CoapArgumentError(`${uri.scheme}:// is not supported by this version`);
-    if (uri.unixPath !== undefined) throw new CoapArgumentError('Unix-domain sockets are not supported by this version');
+    let uri;
+    try {
+      uri = parseCoapUri(server);
+    } catch (error) {
+      if (!(error instanceof CoapUriError)) throw error;
+      throw new CoapArgumentError(`server is not a usable URI: ${error.message.replace(/^invalid CoAP URI: /, '')}`, { field: 'server', cause: error });
+    }
+    // The session is to a server, not a resource: a base path would be silently dropped (issue 16).
+    if (uri.options.some((option) => option.number === OptionNumber.UriPath || option.number === OptionNumber.UriQuery)) {
+      throw new CoapArgumentError(
+        `server must be a URI without path or query ('${uri.scheme}://host:port'), got '${server}': give the path to each request instead`,
+        { field: 'server' },
+      );
+    }
+    if (uri.reliable) throw new CoapArgumentError(`${uri.scheme}:// is not supported by this version`, { field: 'server' });
+    if (uri.unixPath !== undefined) throw new CoapArgumentError('Unix-domain sockets are not supported by this version', { field: 'server' });
     const proto: CoapProto = uri.secure ? 'dtls' : 'udp';
     if (options.proto !== undefined && options.proto !== proto) {
-      throw new CoapArgumentError(`proto '${options.proto}' does not match the ${uri.scheme}:// URI`);
+      throw new CoapArgumentError(`proto '${options.proto}' does not match the ${uri.scheme}:// URI`, { field: 'proto' });
     }
     const host = uri.zoneId === undefined ? uri.host : `${uri.host}%${uri.zoneId}`;
     const hostOptions = uri.options.filter((option) => option.number === OptionNumber.UriHost || option.number === OptionNumber.UriPort);
@@ -189,7 +222,7 @@ function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): 
   const proto = options.proto ?? defaultProto;
   const defaultPort = DEFAULT_PORTS[proto === 'dtls' ? 'coaps' : 'coap'];
   const port = server.port === undefined || server.port === 0 ? defaultPort : server.port;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CoapArgumentError(`port ${server.port} is not in 1..65535`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CoapArgumentError(`port ${server.port} is not in 1..65535`, { field: 'server.port' });
   const hostOptions: CoapOption[] = [];
   const isLiteral = /^[0-9.]+$/.test(server.host) || server.host.includes(':');
   if (!isLiteral) hostOptions.push({ number: OptionNumber.UriHost, value: encodeString(server.host.toLowerCase()) });

@@ -6,8 +6,8 @@ export * from './errors';
 export { CoapContext, DEFAULT_MTU, DEFAULT_MAX_BODY_SIZE } from './context';
 export { ClientSession, type ShorthandInit } from './session/client-session';
 export type { SessionEvent } from './session/session-events';
+export { BlockMode, type BlockModeFlags, type BlockModeOptions } from './session/block-mode';
 export type {
-  BlockMode,
   BytesOrText,
   ClientSessionOptions,
   ClientSessionPskOptions,
@@ -24,6 +24,7 @@ export { CoapResponse, type BlockProgress } from './exchange/response';
 export { randomTokenGenerator, sequentialTokenGenerator, type TokenGenerator } from './exchange/token';
 export {
   DEFAULT_TRANSMISSION,
+  MAX_TIMER_DELAY,
   exchangeLifetime,
   maxTransmitSpan,
   maxTransmitWait,

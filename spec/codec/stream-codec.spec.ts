@@ -214,3 +214,18 @@ describe('stream codec: unrepresentable tokens', () => {
     expect(() => encodeStreamFrame(createPdu({ code: Method.GET, token: new Uint8Array(12) }))).toThrow(expect.objectContaining({ code: 'COAP_ERR_ENCODE' }));
   });
 });
+
+describe('stream codec: option numbers beyond 16 bits (issue 16)', () => {
+  it('rejects option 65804 as fatal with BAD_OPTION_NUMBER', () => {
+    expect(pushError(new StreamDeframer(), hex('30 01 e0ffff'))).toMatchObject({ code: 'COAP_ERR_DECODE', reason: 'BAD_OPTION_NUMBER', fatal: true, offset: 2 });
+  });
+
+  it('accepts option 65535', () => {
+    expect(new StreamDeframer().push(hex('30 01 e0fef2'))[0].options.map((o) => o.number)).toEqual([65535]);
+  });
+
+  it.each([65536, 1.5])('refuses option number %p on encode', (number) => {
+    const pdu = { ...createPdu({ code: Method.GET }), options: [{ number, value: new Uint8Array(0) }] };
+    expect(() => encodeStreamFrame(pdu)).toThrow(expect.objectContaining({ code: 'COAP_ERR_ENCODE', message: expect.stringContaining('option number') }));
+  });
+});

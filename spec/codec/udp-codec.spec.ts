@@ -228,3 +228,22 @@ describe('udp codec: unrepresentable tokens', () => {
     expect(() => encodeDatagram(createPdu({ code: Method.GET, token: new Uint8Array(length) }))).toThrow(expect.objectContaining({ code: 'COAP_ERR_ENCODE' }));
   });
 });
+
+describe('udp codec: option numbers beyond 16 bits (issue 16)', () => {
+  it('decodes option 65535, the largest number (delta 14 with extension fef2)', () => {
+    expect(decodeDatagram(hex('40010001 e0fef2')).options.map((o) => o.number)).toEqual([65535]);
+  });
+
+  it('rejects option 65804 (delta 14 with extension ffff) with BAD_OPTION_NUMBER and the message ID', () => {
+    expect(decodeError(hex('40010001 e0ffff'))).toMatchObject({ code: 'COAP_ERR_DECODE', reason: 'BAD_OPTION_NUMBER', offset: 4, fatal: false, messageId: 1 });
+  });
+
+  it('rejects a number that grows past 65535 over two options (65535, then delta 1)', () => {
+    expect(decodeError(hex('40010001 e0fef2 10'))).toMatchObject({ reason: 'BAD_OPTION_NUMBER', offset: 7 });
+  });
+
+  it.each([65536, 70000, 1.5, -1, Number.NaN])('refuses option number %p on encode', (number) => {
+    const pdu = { type: MessageType.CON, code: Method.GET, messageId: 1, token: new Uint8Array(0), options: [{ number, value: new Uint8Array(0) }], payload: new Uint8Array(0) };
+    expect(() => encodeDatagram(pdu)).toThrow(expect.objectContaining({ name: 'CoapEncodeError', code: 'COAP_ERR_ENCODE', message: expect.stringContaining('option number') }));
+  });
+});

@@ -76,3 +76,14 @@ describe('ws codec: unrepresentable tokens', () => {
     expect(() => encodeWsMessage(createPdu({ code: Method.GET, token: new Uint8Array(9) }))).toThrow(expect.objectContaining({ code: 'COAP_ERR_ENCODE' }));
   });
 });
+
+describe('ws codec: option numbers beyond 16 bits (issue 16)', () => {
+  it('rejects option 65804 as fatal with BAD_OPTION_NUMBER', () => {
+    expect(decodeError(hex('00 01 e0ffff'))).toMatchObject({ reason: 'BAD_OPTION_NUMBER', fatal: true });
+  });
+
+  it('refuses option number 65536 on encode', () => {
+    const pdu = { ...createPdu({ code: Method.GET }), options: [{ number: 65536, value: new Uint8Array(0) }] };
+    expect(() => encodeWsMessage(pdu)).toThrow(expect.objectContaining({ code: 'COAP_ERR_ENCODE', message: expect.stringContaining('option number') }));
+  });
+});

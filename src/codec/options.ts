@@ -56,11 +56,14 @@ export function optionsAndPayloadSize(options: readonly CoapOption[], payload: U
   let previous = 0;
   for (let i = 0; i < options.length; i++) {
     const option = options[i];
-    const delta = option.number - previous;
-    if (delta < 0) throw new CoapEncodeError(`options are not sorted (${option.number} after ${previous})`);
+    const number = option.number;
+    // RFC 7252 §3.1, §12.2: option numbers are 16-bit unsigned integers. One mask test catches the negative,
+    // fractional, NaN and too large ones (1.5 would otherwise write a corrupt delta).
+    if ((number & 0xffff) !== number) throw new CoapEncodeError(`option number ${number} is not an integer in 0..65535`);
+    const delta = number - previous;
+    if (delta < 0) throw new CoapEncodeError(`options are not sorted (${number} after ${previous})`);
     const length = option.value.length;
-    if (length > 65804) throw new CoapEncodeError(`option ${option.number} value is ${length} bytes, more than 65804`);
-    if (delta > 65804) throw new CoapEncodeError(`option number ${option.number} is too large`);
+    if (length > 65804) throw new CoapEncodeError(`option ${number} value is ${length} bytes, more than 65804`);
     size += 1 + extensionSize(delta) + extensionSize(length) + length;
     previous = option.number;
   }
@@ -123,7 +126,8 @@ export interface DecodedBody {
 
 /**
  * Reads options and payload from `bytes[offset, end)`. Throws {@link CoapDecodeError} for reserved nibbles,
- * truncation or a payload marker followed by nothing (RFC 7252 §3.1: message format errors).
+ * truncation, an option number above 65535 or a payload marker followed by nothing (RFC 7252 §3.1: message
+ * format errors).
  */
 export function readOptionsAndPayload(bytes: Uint8Array, offset: number, end: number, messageId: number | undefined, fatal: boolean): DecodedBody {
   const options: CoapOption[] = [];
@@ -161,6 +165,10 @@ export function readOptionsAndPayload(bytes: Uint8Array, offset: number, end: nu
     }
     if (offset + length > end) throw truncated(start, fatal, messageId);
     number += delta;
+    // RFC 7252 §3.1, §12.2: option numbers are 16 bits; delta 14 with its extension reaches 65804, and deltas add up.
+    if (number > 0xffff) {
+      throw new CoapDecodeError('BAD_OPTION_NUMBER', `option number ${number} is above 65535`, { offset: start, fatal, messageId });
+    }
     // A view made with the constructor: cheaper than subarray (no species lookup) and a plain
     // Uint8Array even when the input is a Node Buffer.
     options.push({ number, value: length === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length) });

@@ -138,6 +138,18 @@ export function queryToOptions(query: string, uri: string = query): CoapOption[]
   return options;
 }
 
+/**
+ * Request options for a path with an optional query (`'/time?ticks'`, `'a/b?x=1&y'`): Uri-Path options from the
+ * part before the first `?`, then Uri-Query options from the rest, as RFC 7252 §6.4 steps 8-9 split a URI.
+ */
+export function pathAndQueryToOptions(target: string, uri: string = target): CoapOption[] {
+  const queryStart = target.indexOf('?');
+  if (queryStart < 0) return pathToOptions(target, uri);
+  const options = pathToOptions(target.slice(0, queryStart), uri);
+  for (const option of queryToOptions(target.slice(queryStart + 1), uri)) options.push(option);
+  return options;
+}
+
 /** RFC 3986 §3.2.2 IPv4address: four decimal octets without leading zeros. */
 function isIpv4(host: string): boolean {
   const parts = host.split('.');
@@ -264,10 +276,7 @@ export function parseCoapUri(text: string): CoapUri {
   }
   // RFC 7252 §6.4 step 6: Uri-Port only when it differs from the port the request is sent to by default.
   if (port !== defaultPort) options.push({ number: OptionNumber.UriPort, value: encodeUint(port) });
-  const queryStart = text.indexOf('?', offset);
-  const path = text.slice(offset, queryStart < 0 ? text.length : queryStart);
-  for (const option of pathToOptions(path, uri)) options.push(option);
-  if (queryStart >= 0) for (const option of queryToOptions(text.slice(queryStart + 1), uri)) options.push(option);
+  for (const option of pathAndQueryToOptions(text.slice(offset), uri)) options.push(option);
 
   return {
     scheme: scheme as CoapScheme,

@@ -41,20 +41,99 @@ export interface TransmissionParameters {
 /** RFC 7252 defaults. */
 export const DEFAULT_TRANSMISSION: TransmissionParameters = withDerivedDefaults({});
 
-/** Fills in defaults and checks ranges. */
+/**
+ * The longest delay, in milliseconds, a timer can wait: Node (like browsers) stores timer delays as a signed 32-bit
+ * integer and runs a longer one after 1 ms (with a TimeoutOverflowWarning), so every duration, given or derived,
+ * must fit.
+ */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/**
+ * The largest NSTART: beyond the 65,536 message IDs (RFC 7252 §4.4), so a test or a trusted LAN can let the MID
+ * pool be the only limit, yet a clear bound on a value that is a small count (RFC 7252 §4.7 default 1).
+ */
+const MAX_NSTART = 1_000_000;
+
+/** RFC 7252 §4.8.1 says MAX_RETRANSMIT is small; 20 doublings already make the last wait 2^20 initial timeouts. */
+const MAX_RETRANSMIT_LIMIT = 20;
+
+type Check = (value: unknown) => string | undefined;
+
+const duration = (min: 'positive' | 'non-negative'): Check => (value) =>
+  typeof value === 'number' && (min === 'positive' ? value > 0 : value >= 0) && value <= MAX_TIMER_DELAY
+    ? undefined
+    : `must be a ${min} number of milliseconds up to ${MAX_TIMER_DELAY}`;
+
+const integer = (min: number, max: number): Check => (value) =>
+  typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? undefined : `must be an integer in ${min}..${max}`;
+
+/** What each settable parameter must be. NaN fails every comparison, Infinity the upper bounds. */
+const CHECKS: Readonly<Record<keyof TransmissionParameters, Check>> = {
+  ackTimeout: duration('positive'),
+  // RFC 7252 §4.8: ACK_RANDOM_FACTOR MUST NOT be decreased below 1.0.
+  ackRandomFactor: (value) => (typeof value === 'number' && value >= 1 && Number.isFinite(value) ? undefined : 'must be a finite number of at least 1'),
+  maxRetransmit: integer(0, MAX_RETRANSMIT_LIMIT),
+  nstart: integer(1, MAX_NSTART),
+  maxLatency: duration('non-negative'),
+  processingDelay: duration('non-negative'),
+  nonTimeout: duration('positive'),
+  separateResponseTimeout: duration('positive'),
+};
+
+const DERIVED = new Set(['maxTransmitSpan', 'maxTransmitWait', 'exchangeLifetime', 'nonLifetime']);
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return String(value);
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+function invalid(field: string, message: string): CoapArgumentError {
+  return new CoapArgumentError(`${field} ${message}`, { field });
+}
+
+/**
+ * Fills in defaults and checks every value, given and derived. Later layers override earlier ones (the context's
+ * parameters, then the session's). Throws {@link CoapArgumentError} naming the field (`'transmission.ackTimeout'`)
+ * for a value of the wrong type or range, an unknown key, or parameters whose derived timers (the last
+ * retransmission wait, MAX_TRANSMIT_WAIT, EXCHANGE_LIFETIME, NON_LIFETIME) exceed {@link MAX_TIMER_DELAY}.
+ */
 export function resolveTransmissionParameters(...layers: (Partial<TransmissionParameters> | undefined)[]): TransmissionParameters {
   const merged: Partial<TransmissionParameters> = {};
   for (const layer of layers) {
     if (layer === undefined) continue;
-    for (const [key, value] of Object.entries(layer)) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+    if (typeof layer !== 'object' || layer === null || Array.isArray(layer)) {
+      throw invalid('transmission', `must be an object of transmission parameters, got ${describeValue(layer)}`);
+    }
+    for (const key of Object.keys(layer)) {
+      const value = (layer as Record<string, unknown>)[key];
+      const field = `transmission.${key}`;
+      const check = Object.hasOwn(CHECKS, key) ? CHECKS[key as keyof TransmissionParameters] : undefined;
+      if (check === undefined) {
+        throw invalid(field, DERIVED.has(key) ? 'is derived from the other parameters (RFC 7252 §4.8.2) and cannot be set' : 'is not a transmission parameter');
+      }
+      if (value === undefined) continue;
+      const problem = check(value);
+      if (problem !== undefined) throw invalid(field, `${problem}, got ${describeValue(value)}`);
+      (merged as Record<string, unknown>)[key] = value;
+    }
   }
   const params = withDerivedDefaults(merged);
-  if (!(params.ackTimeout > 0)) throw new CoapArgumentError(`ackTimeout must be positive, got ${params.ackTimeout}`);
-  if (!(params.ackRandomFactor >= 1)) throw new CoapArgumentError(`ackRandomFactor must be at least 1, got ${params.ackRandomFactor}`);
-  if (!Number.isInteger(params.maxRetransmit) || params.maxRetransmit < 0 || params.maxRetransmit > 20) {
-    throw new CoapArgumentError(`maxRetransmit must be an integer in 0..20, got ${params.maxRetransmit}`);
+  // The timers the message layer actually starts: the last retransmission wait (the initial timeout at its
+  // maximum, doubled MAX_RETRANSMIT times, RFC 7252 §4.2), and the derived lifetimes (§4.8.2) for dedup and MIDs.
+  const inputs = 'ackTimeout, ackRandomFactor, maxRetransmit, maxLatency and processingDelay';
+  const derived: [string, number][] = [
+    ['the last retransmission timeout (ackTimeout * ackRandomFactor * 2^maxRetransmit)', params.ackTimeout * params.ackRandomFactor * 2 ** params.maxRetransmit],
+    ['MAX_TRANSMIT_WAIT', maxTransmitWait(params)],
+    ['EXCHANGE_LIFETIME', exchangeLifetime(params)],
+    ['NON_LIFETIME', nonLifetime(params)],
+  ];
+  for (const [name, value] of derived) {
+    if (!(value <= MAX_TIMER_DELAY)) {
+      throw invalid('transmission', `parameters give ${name} of ${value} ms, more than the ${MAX_TIMER_DELAY} ms a timer can wait: lower ${inputs}`);
+    }
   }
-  if (!Number.isInteger(params.nstart) || params.nstart < 1) throw new CoapArgumentError(`nstart must be a positive integer, got ${params.nstart}`);
   return params;
 }
 

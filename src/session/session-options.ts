@@ -7,7 +7,11 @@ import { CoapArgumentError } from '../errors';
 import type { TokenGenerator } from '../exchange/token';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
+import type { BlockModeFlags, BlockModeOptions } from './block-mode';
 import type { CoapProto } from './transport-registry';
+import { checkBlockSize, checkInteger, checkOptionalFunction, checkOptionalInteger, checkRecord, describeValue, invalidArgument, isRecord } from './validate';
+
+export { BlockMode, type BlockModeFlags, type BlockModeOptions, type ResolvedBlockMode } from './block-mode';
 
 /** Bytes or text (UTF-8). */
 export type BytesOrText = Uint8Array | string;
@@ -41,19 +45,6 @@ export interface ResolvedPsk {
   readonly validateIdentityHint?: (hint: string) => { identity: Uint8Array; key: Uint8Array } | null;
 }
 
-/**
- * Block-wise behaviour (libcoap `coap_context_set_block_mode`).
- * - `useLibrary` (COAP_BLOCK_USE_LIBCOAP): the library does block-wise transfers. Default true.
- * - `singleBody` (COAP_BLOCK_SINGLE_BODY): emit one response with the whole body; otherwise emit each block as
- *   a partial response with progress. Default true.
- * - `noPreemptiveRequestTag` (COAP_BLOCK_NO_PREEMPTIVE_RTAG): Request-Tag only on Block1 bodies.
- */
-export interface BlockMode {
-  readonly useLibrary?: boolean;
-  readonly singleBody?: boolean;
-  readonly noPreemptiveRequestTag?: boolean;
-}
-
 /** Receives log lines. Keys never reach it. */
 export interface CoapLogger {
   debug?(message: string): void;
@@ -69,10 +60,14 @@ export interface CoapContextOptions {
   readonly scheduler?: SchedulerLike;
   /** RFC 7252 §4.8 parameters. */
   readonly transmission?: Partial<TransmissionParameters>;
-  readonly blockMode?: BlockMode;
-  /** Largest block size to use (16..1024), whatever the MTU allows. @defaultValue 1024 */
+  /**
+   * Block-wise behaviour: an object (`{ singleBody: false }`) or libcoap flags
+   * (`BlockMode.USE_LIBCOAP | BlockMode.SINGLE_BODY`). @defaultValue `{ useLibrary: true, singleBody: true }`
+   */
+  readonly blockMode?: BlockModeOptions | BlockModeFlags;
+  /** Largest block size to use: a power of two in 16..1024, whatever the MTU allows. @defaultValue 1024 */
   readonly maxBlockSize?: number;
-  /** Largest body a block-wise download may grow to, in bytes. @defaultValue 8 MiB */
+  /** Largest body a block-wise download may grow to, in bytes (a positive integer). @defaultValue 8 MiB */
   readonly maxBodySize?: number;
   /** Default PSK for `newClientSessionPsk` calls that give none. */
   readonly psk?: PskCredentials;
@@ -90,7 +85,10 @@ export interface CoapContextOptions {
 /** The local side to bind: `'127.0.0.1'`, `'127.0.0.1:5000'`, `'[::1]:5000'` or an object. */
 export type LocalInterface = string | { readonly address?: string; readonly port?: number };
 
-/** Where a session connects. */
+/**
+ * Where a session connects: a URI without path or query (`'coap://host:port'`), or `{ host, port }` with a
+ * host name or IP address (no brackets, no port in the host).
+ */
 export type ServerAddress = string | { readonly host: string; readonly port?: number };
 
 /** Options of `ctx.newClientSession()`. */
@@ -122,21 +120,48 @@ function toBytes(value: BytesOrText): Uint8Array {
   return typeof value === 'string' ? encoder.encode(value) : value;
 }
 
-/** Checks PSK credentials as libcoap does (identity <= 128 bytes, key 1..64 bytes). Error texts never hold keys. */
-export function resolvePsk(psk: PskCredentials | undefined): ResolvedPsk {
-  if (psk === undefined) {
-    throw new CoapArgumentError('a coaps:// session needs PSK credentials: pass psk: { identity, key } to the session or the context');
+/** Only the type of a credential goes into a message, never its text. */
+function typeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+function checkBytesOrText(value: unknown, field: string): asserts value is BytesOrText {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw new CoapArgumentError(`${field} must be a string or a Uint8Array, got ${typeOf(value)}`, { field });
   }
-  const identity = toBytes(psk.identity);
-  const key = toBytes(psk.key);
-  if (identity.length > 128) throw new CoapArgumentError(`PSK identity is ${identity.length} bytes; at most 128 are allowed`);
-  if (key.length === 0) throw new CoapArgumentError('PSK key is empty');
-  if (key.length > 64) throw new CoapArgumentError(`PSK key is ${key.length} bytes; at most 64 are allowed`);
-  const validate = psk.validateIdentityHint;
+}
+
+/**
+ * Checks PSK credentials as libcoap does (identity <= 128 bytes, key 1..64 bytes). Error texts never hold keys.
+ * @param psk - the credentials as given
+ * @param field - the argument name for errors
+ */
+export function resolvePsk(psk: unknown, field = 'psk'): ResolvedPsk {
+  if (psk === undefined) {
+    throw new CoapArgumentError('a coaps:// session needs PSK credentials: pass psk: { identity, key } to the session or the context', { field });
+  }
+  if (!isRecord(psk)) throw new CoapArgumentError(`${field} must be an object { identity, key }, got ${typeOf(psk)}`, { field });
+  const credentials = psk as unknown as PskCredentials;
+  checkBytesOrText(credentials.identity, `${field}.identity`);
+  checkBytesOrText(credentials.key, `${field}.key`);
+  if (credentials.clientSni !== undefined && (typeof credentials.clientSni !== 'string' || credentials.clientSni === '')) {
+    throw invalidArgument(`${field}.clientSni`, 'must be a non-empty string', credentials.clientSni);
+  }
+  checkOptionalFunction(credentials.validateIdentityHint, `${field}.validateIdentityHint`);
+  const identity = toBytes(credentials.identity);
+  const key = toBytes(credentials.key);
+  if (identity.length > 128) {
+    throw new CoapArgumentError(`PSK identity is ${identity.length} bytes; at most 128 are allowed`, { field: `${field}.identity` });
+  }
+  if (key.length === 0) throw new CoapArgumentError('PSK key is empty', { field: `${field}.key` });
+  if (key.length > 64) throw new CoapArgumentError(`PSK key is ${key.length} bytes; at most 64 are allowed`, { field: `${field}.key` });
+  const validate = credentials.validateIdentityHint;
   return {
     identity,
     key,
-    clientSni: psk.clientSni,
+    clientSni: credentials.clientSni,
     validateIdentityHint:
       validate === undefined
         ? undefined
@@ -147,22 +172,110 @@ export function resolvePsk(psk: PskCredentials | undefined): ResolvedPsk {
   };
 }
 
-/** Parses a local interface spec. */
-export function parseLocalInterface(localIf: LocalInterface | undefined): { address?: string; port?: number } {
+function portNumber(text: string, localIf: string, field: string): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) throw invalidArgument(field, "must be 'address', 'address:port' or '[v6]:port' with a port in 0..65535", localIf);
+  return Number(text);
+}
+
+/**
+ * Parses and checks a local interface: `'127.0.0.1'`, `'127.0.0.1:5000'`, `':5000'`, `'[::1]:5000'`, `'::1'`, or
+ * `{ address?, port? }`.
+ */
+export function parseLocalInterface(localIf: unknown, field = 'localIf'): { address?: string; port?: number } {
   if (localIf === undefined) return {};
-  if (typeof localIf !== 'string') return { address: localIf.address, port: localIf.port };
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(localIf);
-  if (bracketed !== null) return { address: bracketed[1], port: bracketed[2] === undefined ? undefined : Number(bracketed[2]) };
+  if (typeof localIf !== 'string') {
+    checkRecord(localIf, field, "an address string ('127.0.0.1:5000') or { address?, port? }");
+    const { address, port } = localIf as { address?: unknown; port?: unknown };
+    if (address !== undefined && (typeof address !== 'string' || address === '')) throw invalidArgument(`${field}.address`, 'must be a non-empty string', address);
+    checkOptionalInteger(port, `${field}.port`, 0, 65535);
+    return { address, port };
+  }
+  if (localIf === '') throw invalidArgument(field, 'must not be empty', localIf);
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(localIf);
+  if (bracketed !== null) return { address: bracketed[1], port: bracketed[2] === undefined ? undefined : portNumber(bracketed[2], localIf, field) };
   const colons = localIf.split(':').length - 1;
   if (colons === 1) {
     const [address, port] = localIf.split(':');
-    return { address: address === '' ? undefined : address, port: Number(port) };
+    return { address: address === '' ? undefined : address, port: portNumber(port, localIf, field) };
   }
   return { address: localIf };
 }
 
 /** The MTU must leave room for a minimal message. */
-export function checkMtu(mtu: number): number {
-  if (!Number.isInteger(mtu) || mtu < 64 || mtu > 65535) throw new CoapArgumentError(`MTU must be an integer in 64..65535, got ${mtu}`);
+export function checkMtu(mtu: unknown, field = 'mtu'): number {
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 64 || mtu > 65535) {
+    throw new CoapArgumentError(`MTU must be an integer in 64..65535, got ${describeValue(mtu)}`, { field });
+  }
   return mtu;
+}
+
+/** rxjs `SchedulerLike`: `now()` and `schedule()`. */
+function checkScheduler(value: unknown, field: string): void {
+  if (value === undefined) return;
+  const scheduler = value as Partial<SchedulerLike> | null;
+  if ((typeof value !== 'object' && typeof value !== 'function') || scheduler === null || typeof scheduler.now !== 'function' || typeof scheduler.schedule !== 'function') {
+    throw invalidArgument(field, 'must be an rxjs SchedulerLike (with now() and schedule())', value);
+  }
+}
+
+function checkLogger(value: unknown, field: string): void {
+  if (value === undefined) return;
+  checkRecord(value, field, 'an object with debug/info/warn/pdu methods');
+  for (const method of ['debug', 'info', 'warn', 'pdu']) checkOptionalFunction(value[method], `${field}.${method}`);
+}
+
+/** RFC 7252 §5.3.1: 0..8 bytes. */
+function checkTokenLength(value: unknown, field: string): void {
+  checkOptionalInteger(value, field, 0, 8);
+}
+
+/**
+ * Checks the context options that need no resolving (the transmission parameters, block mode and PSK are
+ * checked where they are resolved). Throws {@link CoapArgumentError} naming the field.
+ */
+export function checkContextOptions(options: unknown): asserts options is CoapContextOptions {
+  checkRecord(options, 'options', 'an object of context options');
+  const context = options as CoapContextOptions;
+  checkScheduler(context.scheduler, 'scheduler');
+  if (context.maxBlockSize !== undefined) checkBlockSize(context.maxBlockSize, 'maxBlockSize');
+  if (context.maxBodySize !== undefined) checkInteger(context.maxBodySize, 'maxBodySize', 1, Number.MAX_SAFE_INTEGER);
+  checkLogger(context.logger, 'logger');
+  checkOptionalFunction(context.random, 'random');
+  checkTokenLength(context.tokenLength, 'tokenLength');
+  checkOptionalFunction(context.tokenGenerator, 'tokenGenerator');
+  if (context.mtu !== undefined) checkMtu(context.mtu);
+}
+
+const PROTOS: ReadonlySet<string> = new Set<CoapProto>(['udp', 'dtls']);
+
+/** A host for `{ host, port }`: a name or an IP address, not a URI part or `host:port`. */
+function checkHost(host: unknown, field: string): asserts host is string {
+  if (typeof host !== 'string' || host === '') throw invalidArgument(field, 'must be a non-empty host name or IP address', host);
+  if (/[\s\x00-\x1f\x7f/?#@[\]]/.test(host)) throw invalidArgument(field, 'must be a host name or IP address (no brackets, spaces, / ? # @)', host);
+  if (host.split(':').length === 2) throw invalidArgument(field, 'must not carry a port (use server.port)', host);
+}
+
+/**
+ * Checks the options of `newClientSession` / `newClientSessionPsk` and turns a URI string into `{ server }`.
+ * The server URI itself is parsed (and checked) when the server is resolved, the transmission parameters and
+ * PSK when they are resolved.
+ * @param options - what the caller passed
+ */
+export function checkSessionOptions(options: unknown): ClientSessionPskOptions {
+  if (typeof options === 'string') return { server: options };
+  checkRecord(options, 'options', `a server URI or an object { server, ... }`);
+  const session = options as unknown as ClientSessionPskOptions;
+  const server: unknown = session.server;
+  if (typeof server !== 'string') {
+    checkRecord(server, 'server', "a URI ('coap://host:port') or { host, port? }");
+    checkHost(server.host, 'server.host');
+    checkOptionalInteger(server.port, 'server.port', 0, 65535);
+  }
+  if (session.proto !== undefined && !PROTOS.has(session.proto)) throw invalidArgument('proto', `must be one of ${[...PROTOS].join(', ')}`, session.proto);
+  parseLocalInterface(session.localIf);
+  if (session.mtu !== undefined) checkMtu(session.mtu);
+  checkTokenLength(session.tokenLength, 'tokenLength');
+  checkOptionalFunction(session.transport, 'transport');
+  checkLogger(session.logger, 'logger');
+  return session;
 }
