@@ -7,6 +7,7 @@
 import { Subscription, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { CoapContext } from '../../src/context';
+import { CoapTransportError } from '../../src/errors';
 import { MessageType, Method, ResponseCode, createPdu, getOption, getOptions, type CoapOption, type CoapPdu } from '../../src/codec/pdu';
 import { OptionNumber } from '../../src/codec/option-numbers';
 import { decodeString, decodeUint, encodeString, encodeUint } from '../../src/codec/option-values';
@@ -414,7 +415,7 @@ describe('session.observe() over a datagram transport (virtual time)', () => {
     b.sub!.unsubscribe();
   });
 
-  it('sends a NON deregistration for every live observation on release', () => {
+  it('sends a NON deregistration for every live observation on release, then completes it (issue 16 finding 10)', () => {
     const { fake, session } = setup();
     const a = collect(session.observe('/a'));
     const b = collect(session.observe('/b'));
@@ -426,18 +427,36 @@ describe('session.observe() over a datagram transport (virtual time)', () => {
       [MessageType.NON, Method.GET, 1, tokenA, '/a'],
       [MessageType.NON, Method.GET, 1, tokenB, '/b'],
     ]);
-    expect(a.error).toMatchObject({ code: 'COAP_ERR_SESSION_CLOSED' });
-    expect(b.error).toMatchObject({ code: 'COAP_ERR_SESSION_CLOSED' });
+    expect([a.error, a.done, b.error, b.done]).toEqual([undefined, true, undefined, true]);
     expect(fake.open).toBe(false);
   });
 
-  it('sends no deregistration on release({ cancelObservations: false })', () => {
+  it('sends no deregistration on release({ cancelObservations: false }) and completes the observation', () => {
     const { fake, session } = setup();
     const a = collect(session.observe('/a'));
     const before = fake.sent.length;
     expect(session.release({ cancelObservations: false })).toBe(0);
     expect(fake.sent.slice(before)).toEqual([]);
-    expect(a.error).toMatchObject({ code: 'COAP_ERR_SESSION_CLOSED' });
+    expect([a.error, a.done]).toEqual([undefined, true]);
     expect(fake.open).toBe(false);
+  });
+
+  it('completes live observations on ctx.free() and errors a request still waiting for its response', async () => {
+    const { fake, ctx, session } = setup();
+    const observation = collect(session.observe('/a'));
+    fake.deliver(notification(observeRequests(fake.sent, 0)[0].pdu!.token, 3, 'a3'));
+    const request = collect(session.get('/slow'));
+    await ctx.free();
+    expect([observation.error, observation.done]).toEqual([undefined, true]);
+    expect(request.error).toMatchObject({ name: 'CoapSessionClosedError', code: 'COAP_ERR_SESSION_CLOSED' });
+  });
+
+  it('errors every observation and request when the transport fails', () => {
+    const { fake, session } = setup();
+    const observation = collect(session.observe('/a'));
+    const request = collect(session.get('/slow'));
+    fake.fail(new CoapTransportError('socket gone'));
+    expect(observation.error).toMatchObject({ code: 'COAP_ERR_TRANSPORT' });
+    expect(request.error).toMatchObject({ code: 'COAP_ERR_TRANSPORT' });
   });
 });

@@ -22,6 +22,7 @@
 import { Observable } from 'rxjs';
 import { CoapBlockError } from '../errors';
 import { blockSize, decodeBlock, encodeBlock, type BlockValue } from '../codec/block';
+import { sameBytes } from '../codec/bytes';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint } from '../codec/option-values';
 import { codeToString, EMPTY_BYTES, getOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
@@ -204,7 +205,7 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
       if (response.code !== head.code) {
         throw new CoapBlockError(`block-wise transfer interrupted: the server answered ${codeToString(response.code)} at byte ${offset}`);
       }
-      if (!sameBytes(seenEtag, etag)) {
+      if (!sameOptionValue(seenEtag, etag)) {
         // RFC 7959 §2.4: the representation changed under us; its blocks cannot be mixed with the old ones.
         if (restarts >= maxRestarts) throw new CoapBlockError(`the ETag changed ${restarts + 1} times during the transfer; giving up`);
         restarts++;
@@ -217,7 +218,7 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
           restartAtZero = true;
         }
       } else {
-        if (!sameBytes(seenFormat, contentFormat)) {
+        if (!sameOptionValue(seenFormat, contentFormat)) {
           throw new CoapBlockError(`the Content-Format changed at byte ${offset} of a block-wise transfer`);
         }
         if (value < 0) throw new CoapBlockError(`the response at byte ${offset} has no Block2 option`);
@@ -316,9 +317,7 @@ function blockValueOf(bytes: Uint8Array): number {
   return value;
 }
 
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+function sameOptionValue(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return sameBytes(a, b);
 }

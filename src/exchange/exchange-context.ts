@@ -4,7 +4,7 @@
  * nothing in `exchange/` asks which transport it is on.
  */
 import { Observable, type SchedulerLike } from 'rxjs';
-import type { PeerAddress } from '../errors';
+import type { CoapDecodeError, PeerAddress } from '../errors';
 import type { CoapPdu } from '../codec/pdu';
 import type { TokenMatcher } from './token-matcher';
 
@@ -34,6 +34,11 @@ export interface ExchangeContext {
   readonly nonTimeout: number;
   /** The peer, for responses and errors. */
   readonly peer: PeerAddress;
+  /**
+   * Counts a message the exchange layer found malformed (a critical option with a value out of its format):
+   * the session reports it as a `bad-packet` event. Optional: a stack without events ignores it.
+   */
+  readonly reportBadPacket?: (error: CoapDecodeError) => void;
 }
 
 /** `transmit` in terms of `send`, for implementations of {@link ExchangeContext}. */

@@ -4,12 +4,13 @@
  * (a deregistration with Observe=1, as libcoap does; notifications that still come get RST).
  */
 import { Observable, type Subscription } from 'rxjs';
+import { CoapDecodeError } from '../errors';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint, encodeUint } from '../codec/option-values';
 import { getOption, withOption, type CoapPdu } from '../codec/pdu';
 import type { ExchangeContext } from './exchange-context';
 import { isFresher } from './observe-freshness';
-import { rejectUnknownCritical, type RequestTemplate } from './request';
+import { checkResponse, type RequestTemplate } from './request';
 import { CoapResponse } from './response';
 
 const OBSERVE_REGISTER = encodeUint(0);
@@ -21,10 +22,13 @@ export interface CompletedBody {
   readonly payload: Uint8Array;
 }
 
-/** A running observation, as the session sees it (to cancel it on release). */
+/** A running observation, as the session sees it (to end it on release). */
 export interface LiveObservation {
-  /** Sends a NON deregistration and forgets the token (session release, like libcoap). */
-  cancelNow(): void;
+  /**
+   * Ends the observation because the session is being closed on purpose: sends a NON deregistration (like
+   * libcoap on release) unless `deregister` is false, forgets the token, and completes the Observable.
+   */
+  cancelNow(deregister?: boolean): void;
 }
 
 /** Options of {@link observeExchange}. */
@@ -124,14 +128,26 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
       }
     };
 
-    const onResponse = (pdu: CoapPdu): boolean => {
+    const onResponse = (received: CoapPdu): boolean => {
       if (!active) return false; // RFC 7641 §3.6: a notification nobody wants gets RST
-      const problem = rejectUnknownCritical(pdu);
-      if (problem !== undefined) {
+      const pdu = checkResponse(received);
+      if (pdu instanceof Error) {
+        if (pdu instanceof CoapDecodeError) ctx.reportBadPacket?.(pdu);
         end();
-        subscriber.error(problem);
+        subscriber.error(pdu);
         return false;
       }
+      try {
+        return onNotification(pdu);
+      } catch (error) {
+        // Nothing that arrives from the network may throw out of this layer: the observation fails instead.
+        end();
+        subscriber.error(error);
+        return false;
+      }
+    };
+
+    const onNotification = (pdu: CoapPdu): boolean => {
       const observe = getOption(pdu, OptionNumber.Observe);
       const success = pdu.code >> 5 === 2;
       if (observe === undefined || !success) {
@@ -160,11 +176,12 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
     const unregisterToken = ctx.tokens.register(token, onResponse);
 
     const live: LiveObservation = {
-      cancelNow() {
+      cancelNow(deregister = true) {
         if (!active) return;
         end();
         unregisterToken();
-        ctx.transmit(deregistration, false).subscribe({ error: () => undefined });
+        if (deregister) ctx.transmit(deregistration, false).subscribe({ error: () => undefined });
+        subscriber.complete();
       },
     };
     options.track?.add(live);

@@ -7,9 +7,9 @@
  * transfers, Echo and the session wrap it.
  */
 import type { Subscription } from 'rxjs';
-import { CoapOptionError, CoapTimeoutError } from '../errors';
-import { tokenToHex, type CoapPdu } from '../codec/pdu';
-import { findUnknownCritical, optionName } from '../codec/option-registry';
+import { CoapDecodeError, CoapOptionError, CoapTimeoutError } from '../errors';
+import { tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { findUnknownCritical, optionName, optionValueProblem } from '../codec/option-registry';
 import type { ExchangeContext, OutgoingRequest, SendCallbacks } from './exchange-context';
 
 /** Options of {@link startRequest}. */
@@ -37,6 +37,32 @@ export function rejectUnknownCritical(pdu: CoapPdu): CoapOptionError | undefined
   const unknown = findUnknownCritical(pdu.options);
   if (unknown === undefined) return undefined;
   return new CoapOptionError(unknown, `the response carries critical option ${optionName(unknown)} that this client does not understand`);
+}
+
+/**
+ * Checks a response before any layer reads its options. RFC 7252 §5.4.3: a value outside its option's format
+ * (a Block2 of 4 bytes, an Observe of 5) is treated like an unrecognized option: a critical one rejects the
+ * message (the error returned, a `CoapDecodeError` the session counts as a bad packet), an elective one is
+ * ignored (the PDU returned without it). Unknown critical options reject it too (§5.4.1, `CoapOptionError`).
+ * Returns the PDU (the same object when all is well: no allocation on the common path) or the error.
+ */
+export function checkResponse(pdu: CoapPdu): CoapPdu | CoapOptionError | CoapDecodeError {
+  const options = pdu.options;
+  let kept: CoapOption[] | undefined;
+  for (let i = 0; i < options.length; i++) {
+    const option = options[i];
+    const problem = optionValueProblem(option.number, option.value);
+    if (problem === undefined) {
+      kept?.push(option);
+      continue;
+    }
+    if ((option.number & 1) === 1) {
+      return new CoapDecodeError('BAD_OPTION_VALUE', `critical option ${problem}`, { messageId: pdu.messageId });
+    }
+    kept ??= options.slice(0, i) as CoapOption[]; // elective: dropped
+  }
+  const checked = kept === undefined ? pdu : { ...pdu, options: kept };
+  return rejectUnknownCritical(checked) ?? checked;
 }
 
 /** Sends `request` and reports its response; returns the canceller. */
@@ -70,13 +96,19 @@ class PendingRequest implements SendCallbacks {
 
   readonly handler = (pdu: CoapPdu): boolean => {
     if (this.#done) return false;
-    const problem = rejectUnknownCritical(pdu);
+    const checked = checkResponse(pdu);
     this.#finish();
-    if (problem !== undefined) {
-      this.#callbacks.error(problem);
+    if (checked instanceof Error) {
+      if (checked instanceof CoapDecodeError) this.#ctx.reportBadPacket?.(checked);
+      this.#callbacks.error(checked);
       return false; // RFC 7252 §5.4.1: reject the message (RST for CON/NON)
     }
-    this.#callbacks.response(pdu);
+    try {
+      this.#callbacks.response(checked);
+    } catch (error) {
+      // Nothing that arrives from the network may throw out of this layer: the request fails instead.
+      this.#callbacks.error(error);
+    }
     return true;
   };
 

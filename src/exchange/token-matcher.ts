@@ -6,6 +6,7 @@
  * live token sits in a slot of its own and only further ones go to a Map: a request stream then does no hash
  * table insert/delete at all (V8 rebuilds a small Map's table every few insert/delete cycles).
  */
+import { sameBytes } from '../codec/bytes';
 import { CoapArgumentError } from '../errors';
 import type { CoapPdu } from '../codec/pdu';
 import { tokenKey, type TokenGenerator } from './token';
@@ -86,9 +87,3 @@ export class TokenMatcher {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const length = a.length;
-  if (length !== b.length) return false;
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -7,6 +7,16 @@
 
 const MID_SPACE = 0x10000;
 
+/**
+ * A random first message ID (RFC 7252 §4.4: "SHOULD be randomized"), from the CSPRNG like the tokens, so an
+ * off-path attacker cannot predict it. `globalThis.crypto` exists in browsers and Node >= 19.
+ */
+export function randomMessageId(): number {
+  const bytes = new Uint16Array(1);
+  globalThis.crypto.getRandomValues(bytes);
+  return bytes[0];
+}
+
 /** Hands out message IDs for one peer. */
 export class MessageIdAllocator {
   #next: number;

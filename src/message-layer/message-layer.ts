@@ -10,8 +10,9 @@
  * time that is one timer per ACK_TIMEOUT instead of one per request. Every timer still comes from the injected
  * scheduler, so the RFC schedule is exact in virtual time.
  */
+import { sameBytes } from '../codec/bytes';
 import type { SchedulerLike, Subscription } from 'rxjs';
-import { CoapDecodeError, CoapResetError, CoapTimeoutError, type PeerAddress } from '../errors';
+import { CoapDecodeError, CoapEncodeError, CoapResetError, CoapTimeoutError, type PeerAddress } from '../errors';
 import { MessageType, tokenToHex, type CoapPdu } from '../codec/pdu';
 import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
 import { emptyAck, emptyCon, reset } from './acknowledge';
@@ -26,7 +27,8 @@ export type MessageLayerEvent =
   | { readonly type: 'bad-packet'; readonly error: CoapDecodeError }
   | { readonly type: 'duplicate'; readonly messageId: number }
   | { readonly type: 'mid-exhausted'; readonly delay: number }
-  | { readonly type: 'rejected'; readonly messageId: number };
+  | { readonly type: 'rejected'; readonly messageId: number }
+  | { readonly type: 'mismatched-ack'; readonly messageId: number };
 
 /** A message to send without type and MID (the message layer assigns them). */
 export type OutgoingPdu = Omit<CoapPdu, 'type' | 'messageId'>;
@@ -55,6 +57,12 @@ export interface MessageLayerConfig {
   readonly peer: PeerAddress;
   /** Called when the retransmission timer lapses with nothing outstanding (time to drop idle state). */
   readonly onIdle?: () => void;
+  /**
+   * The session, whose `maxPduSize()` (libcoap `coap_session_max_pdu_size`: path MTU less the security overhead
+   * and the 4-byte header) is read per message: a larger message fails at once with `CoapEncodeError` instead
+   * of being lost by the socket (Node reports no EMSGSIZE for a send without callback). @defaultValue no limit
+   */
+  readonly sizeLimit?: { maxPduSize(): number };
   /** Most message IDs remembered for deduplication. @defaultValue 4096 */
   readonly dedupCapacity?: number;
 }
@@ -131,7 +139,7 @@ export class MessageLayer {
       if (messageId < 0) return;
       let frame: Uint8Array;
       try {
-        frame = encodeDatagram({ type: MessageType.NON, code: pdu.code, messageId, token: pdu.token, options: pdu.options, payload: pdu.payload });
+        frame = this.#checkSize(encodeDatagram({ type: MessageType.NON, code: pdu.code, messageId, token: pdu.token, options: pdu.options, payload: pdu.payload }));
       } catch (error) {
         callbacks.failed(error);
         return;
@@ -160,7 +168,15 @@ export class MessageLayer {
       const job = this.#slot !== null && this.#slot.messageId === pdu.messageId ? this.#slot : this.#outstanding?.get(pdu.messageId);
       if (job === undefined) return; // RFC 7252 §4.2: an unexpected ACK (or RST) is silently ignored
       if (type === MessageType.ACK) {
-        if (pdu.code !== 0) this.#config.router.route(pdu); // piggybacked response
+        if (pdu.code !== 0) {
+          // RFC 7252 §5.3.2: a piggybacked response matches the request by message ID AND token. Anything else
+          // (a spoofed or confused ACK) is ignored: the CON stays outstanding and the real ACK still counts.
+          if (job.pdu === null || !sameBytes(pdu.token, job.pdu.token)) {
+            this.#config.onEvent({ type: 'mismatched-ack', messageId: pdu.messageId });
+            return;
+          }
+          this.#route(pdu); // the exchange gets the response (or rejects it: it fails itself then)
+        }
         this.#finish(job);
         job.callbacks.acknowledged();
       } else {
@@ -171,6 +187,35 @@ export class MessageLayer {
       return;
     }
     this.#receiveRequestOrResponse(pdu);
+  }
+
+  /**
+   * Hands a response to the exchange layer. The exchanges guard their own handlers; this is the last line:
+   * nothing from the network may throw out of this layer (a throw here would reach the socket listener).
+   */
+  #route(pdu: CoapPdu): boolean {
+    try {
+      return this.#config.router.route(pdu);
+    } catch (error) {
+      this.#config.onEvent({
+        type: 'bad-packet',
+        error: error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`, { messageId: pdu.messageId }),
+      });
+      return false;
+    }
+  }
+
+  /** The frame, or `CoapEncodeError` when it exceeds the largest datagram of the path (RFC 7252 §4.6). */
+  #checkSize(frame: Uint8Array): Uint8Array {
+    const sizeLimit = this.#config.sizeLimit;
+    if (sizeLimit === undefined) return frame;
+    const limit = sizeLimit.maxPduSize();
+    if (frame.length - 4 > limit) {
+      throw new CoapEncodeError(
+        `a message of ${frame.length - 4} bytes (plus the 4-byte header) is too large for the session's maximum PDU size of ${limit} bytes: send the body block-wise or raise the MTU`,
+      );
+    }
+    return frame;
   }
 
   /** Stops every timer and forgets every message (the connection is gone). Callbacks are not called. */
@@ -224,7 +269,7 @@ export class MessageLayer {
       frame =
         pdu === null
           ? emptyCon(messageId)
-          : encodeDatagram({ type: MessageType.CON, code: pdu.code, messageId, token: pdu.token, options: pdu.options, payload: pdu.payload });
+          : this.#checkSize(encodeDatagram({ type: MessageType.CON, code: pdu.code, messageId, token: pdu.token, options: pdu.options, payload: pdu.payload }));
     } catch (error) {
       job.state = DONE;
       job.callbacks.failed(error);
@@ -351,7 +396,7 @@ export class MessageLayer {
       if (reply !== null) this.#config.transport.send(reply);
       return;
     }
-    const accepted = this.#config.router.route(pdu);
+    const accepted = this.#route(pdu);
     // RFC 7252 §4.2/§4.3: ACK what we process; RST a CON or NON we cannot use (unknown token).
     const reply = accepted ? (confirmable ? emptyAck(messageId) : null) : reset(messageId);
     if (!accepted) this.#config.onEvent({ type: 'rejected', messageId });
@@ -368,3 +413,4 @@ export class MessageLayer {
     }
   }
 }
+

@@ -18,7 +18,7 @@ import type { TransportFactory } from '../transport/transport';
 import { createStack, type FailureWatcher, type Stack } from './pipeline';
 import { shareLatest } from './share-latest';
 import { RefCount } from './refcount';
-import { buildRequest, type RequestInit } from './request-init';
+import { buildRequest, checkObserveInit, type RequestInit } from './request-init';
 import type { SessionEvent } from './session-events';
 import { checkMtu, type BlockMode, type CoapLogger } from './session-options';
 import type { CoapProto } from './transport-registry';
@@ -87,6 +87,8 @@ export class ClientSession {
   #stack: Stack | undefined;
   #connection: Subscription | undefined;
   #closed = false;
+  /** Whether closing sends deregistrations (release's `cancelObservations`). */
+  #deregisterOnClose = true;
   /** Shared observations by target, live ones (cancelled on release) and deregistrations still running; lazy. */
   #observations: Map<string, Observable<CoapResponse>> | undefined;
   #liveObservations: Set<LiveObservation> | undefined;
@@ -130,7 +132,8 @@ export class ClientSession {
    * Cold: nothing is sent before subscribe; unsubscribe cancels (stops retransmission, frees the token).
    */
   request(init: RequestInit = {}): Observable<CoapResponse> {
-    return this.#request(init, init.method, init.path);
+    // buildRequest checks `init` (it may be anything at run time) and then reads its method and path.
+    return this.#request(init, undefined, undefined);
   }
 
   #request(init: RequestInit, method: RequestInit['method'], path: string | undefined): Observable<CoapResponse> {
@@ -140,7 +143,18 @@ export class ClientSession {
       subscriber.add(
         this.#connect()
           .pipe(take(1))
-          .subscribe({ next: (stack) => subscriber.add(this.#runRequest(stack, request, init, subscriber)), error: (error) => subscriber.error(error) }),
+          .subscribe({
+            next: (stack) => {
+              // Outside the subscribe function rxjs no longer catches: a failure while starting must error this
+              // request, not escape as an uncaught exception (issue 16 finding 3).
+              try {
+                subscriber.add(this.#runRequest(stack, request, init, subscriber));
+              } catch (error) {
+                subscriber.error(error);
+              }
+            },
+            error: (error) => subscriber.error(error),
+          }),
       );
       return undefined;
     });
@@ -207,8 +221,9 @@ export class ClientSession {
   observe(path: string, init?: ObserveInit): Observable<CoapResponse>;
   observe(init: ObserveInit & { readonly path?: string; readonly uri?: string }): Observable<CoapResponse>;
   observe(pathOrInit: string | (ObserveInit & { readonly path?: string; readonly uri?: string }), init: ObserveInit = {}): Observable<CoapResponse> {
-    const full = typeof pathOrInit === 'string' ? { ...init, path: pathOrInit } : pathOrInit;
     return defer(() => {
+      checkObserveInit(typeof pathOrInit === 'string' ? init : pathOrInit);
+      const full = typeof pathOrInit === 'string' ? { ...init, path: pathOrInit } : pathOrInit;
       const request = buildRequest(full, this.#config);
       const key = observationKey(request, full);
       const observations = (this.#observations ??= new Map<string, Observable<CoapResponse>>());
@@ -270,11 +285,17 @@ export class ClientSession {
   }
 
   /**
-   * Drops a reference (libcoap `coap_session_release`); at 0 the session closes: exchanges in flight fail with
-   * `CoapSessionClosedError` and the socket closes. Returns the new count.
+   * Drops a reference (libcoap `coap_session_release`); at 0 the session closes on purpose:
+   * - every live observation sends its deregistration (a NON with Observe=1, as libcoap does; not with
+   *   `cancelObservations: false`) and then **completes**, as RxJS users expect of a source that ended;
+   * - a request still waiting for its response (and one still waiting for the connection) errors with
+   *   `CoapSessionClosedError`;
+   * - the socket closes.
+   * A transport failure, by contrast, errors everything (requests and observations) with its own error.
+   * Returns the new count.
    */
   release(options: ReleaseOptions = {}): number {
-    if (this.#refs.count === 1 && options.cancelObservations === false) this.#liveObservations?.clear();
+    if (this.#refs.count === 1 && options.cancelObservations === false) this.#deregisterOnClose = false;
     return this.#refs.release();
   }
 
@@ -294,7 +315,11 @@ export class ClientSession {
         const watcher: FailureWatcher = { stackFailed: (error) => subscriber.error(error) };
         stack.watch(watcher);
         subscriber.add(() => stack.unwatch(watcher));
-        if (!subscriber.closed) subscriber.add(work(stack).subscribe(subscriber));
+        try {
+          if (!subscriber.closed) subscriber.add(work(stack).subscribe(subscriber));
+        } catch (error) {
+          subscriber.error(error); // a failure while starting errors this work, whenever it starts
+        }
       };
       if (this.#stack !== undefined) run(this.#stack);
       else subscriber.add(this.#connect().pipe(take(1)).subscribe({ next: run, error: (error) => subscriber.error(error) }));
@@ -351,6 +376,7 @@ export class ClientSession {
         });
         try {
           this.#stack = createStack(traced, {
+            sizeLimit: this,
             params: this.#config.params,
             scheduler: this.#config.scheduler,
             random: this.#config.random,
@@ -402,15 +428,18 @@ export class ClientSession {
   #close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    // libcoap: a released session cancels its observations with NON deregistrations.
-    for (const observation of [...(this.#liveObservations ?? [])]) observation.cancelNow();
+    // libcoap: a released session cancels its observations with NON deregistrations; they complete.
+    for (const observation of [...(this.#liveObservations ?? [])]) observation.cancelNow(this.#deregisterOnClose);
     this.#liveObservations = undefined;
     for (const subscription of this.#detached ?? []) subscription.unsubscribe();
     this.#detached = undefined;
     const stack = this.#stack;
+    const ready = this.#ready;
     this.#stack = undefined;
     this.#ready = undefined;
     stack?.fail(new CoapSessionClosedError());
+    // Work still waiting for the connection ends too (it would wait forever otherwise).
+    ready?.error(new CoapSessionClosedError('the session was closed before it connected'));
     this.#connection?.unsubscribe();
     this.#connection = undefined;
     this.#emit({ type: 'closed', reason });

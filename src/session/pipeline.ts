@@ -4,11 +4,12 @@
  * signaling (CSM, Ping/Pong) in its place. Both offer the same {@link ExchangeContext} to the exchange layer.
  */
 import { Observable, Subscriber, type SchedulerLike } from 'rxjs';
-import { CoapArgumentError } from '../errors';
+import { CoapArgumentError, CoapDecodeError } from '../errors';
 import { transmitWith, type ExchangeContext, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
 import type { TokenGenerator } from '../exchange/token';
 import { TokenMatcher } from '../exchange/token-matcher';
 import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
+import { randomMessageId } from '../message-layer/message-id';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { Transport } from '../transport/transport';
 
@@ -19,6 +20,10 @@ export interface StackConfig {
   readonly random: () => number;
   readonly tokenGenerator: TokenGenerator;
   readonly onEvent: (event: MessageLayerEvent) => void;
+  /** The session: its `maxPduSize()` (MTU less security overhead and header) is read per message. */
+  readonly sizeLimit?: { maxPduSize(): number };
+  /** First message ID. @defaultValue a CSPRNG draw ({@link randomMessageId}) */
+  readonly firstMessageId?: number;
 }
 
 /** A connected stack: the exchange context plus what the session itself needs. */
@@ -71,6 +76,7 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
   readonly frameOverhead: number;
   readonly reliable = false;
   readonly #messages: MessageLayer;
+  readonly #onEvent: (event: MessageLayerEvent) => void;
   #failureSlot: FailureWatcher | null = null;
   #failureHandlers: Set<FailureWatcher> | undefined;
   #failure: { error: unknown } | undefined;
@@ -83,13 +89,15 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
     this.nonTimeout = config.params.nonTimeout;
     this.peer = transport.remote;
     this.frameOverhead = transport.maxFrameOverhead;
+    this.#onEvent = config.onEvent;
     this.#messages = new MessageLayer({
       transport,
       router: tokens,
       params: config.params,
       scheduler: config.scheduler,
       random: config.random,
-      firstMessageId: Math.floor(config.random() * 0x10000),
+      firstMessageId: config.firstMessageId ?? randomMessageId(),
+      sizeLimit: config.sizeLimit,
       onEvent: config.onEvent,
       peer: transport.remote,
       onIdle: () => this.#compact(),
@@ -99,7 +107,16 @@ class DatagramStack extends Subscriber<Uint8Array> implements Stack {
 
   /** A frame from the transport. */
   protected override _next(frame: Uint8Array): void {
-    this.#messages.receive(frame);
+    try {
+      this.#messages.receive(frame);
+    } catch (error) {
+      // The layers below stop every throw; should one get through, it is a bad packet, not a torn-down session.
+      this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the datagram could not be processed: ${(error as Error)?.message ?? error}`));
+    }
+  }
+
+  reportBadPacket(error: CoapDecodeError): void {
+    this.#onEvent({ type: 'bad-packet', error });
   }
 
   /** The transport ended its frames: the connection is gone (its factory reports why). */

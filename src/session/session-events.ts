@@ -24,6 +24,8 @@ export type SessionEvent =
   | { readonly type: 'duplicate'; readonly messageId: number }
   /** A CON/NON for no live exchange, answered with RST. */
   | { readonly type: 'rejected'; readonly messageId: number }
+  /** An ACK with the message ID of an outstanding request but another token (RFC 7252 §5.3.2): ignored. */
+  | { readonly type: 'mismatched-ack'; readonly messageId: number }
   /** Every message ID was used within EXCHANGE_LIFETIME: new messages wait `delay` milliseconds. */
   | { readonly type: 'mid-exhausted'; readonly delay: number }
   /** An observation was registered again (Max-Age ran out without a notification). */

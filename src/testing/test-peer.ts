@@ -7,6 +7,7 @@
  * Node-only (`node:dgram`). Unlike the library's protocol layers it uses real timers, since it is a
  * server run beside the code under test; `close()` clears every timer and closes the socket.
  */
+import { sameBytes } from '../codec/bytes';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { CoapDecodeError, type PeerAddress } from '../errors';
 import { decodeBlock, encodeBlock, sizeToSzx, type BlockValue } from '../codec/block';
@@ -261,12 +262,6 @@ function endpointKey(address: PeerAddress): string {
 
 function isSuccess(code: number): boolean {
   return code >> 5 === 2;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function errorResponse(code: number, diagnostic: string, options: CoapOption[] = []): ResponseParts {
