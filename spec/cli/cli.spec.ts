@@ -15,8 +15,9 @@ import { MessageType, ResponseCode, createPdu, getOption, tokenToHex } from '../
 import { cborPayload } from '../../src/codec/payload';
 import { encodeDatagram } from '../../src/codec/udp-codec';
 import { decodeBlock } from '../../src/codec/block';
-import { errorLine, pduLine, renderBody, responseRecord } from '../../src/cli/format';
+import { bodyTerminator, errorLine, errorRecord, pduLine, renderBody, responseRecord } from '../../src/cli/format';
 import { DEFAULT_BREAK_SECONDS, UsageError, parseCliArgs, parseHintFile, type CliOptions } from '../../src/cli/options';
+import { CoapDtlsError, CoapResetError, CoapTimeoutError } from '../../src/errors';
 import { startTestPeer, type ReceivedPdu, type TestPeer } from '../../src/testing/test-peer';
 import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
 
@@ -101,7 +102,7 @@ describe('rxcoap options (coap-client letters)', () => {
   it('maps every coap-client letter to its meaning', () => {
     const options = run([
       '-m', 'PUT', '-e', 'hello', '-o', 'out.bin', '-b', '3,64', '-t', 'json', '-A', 'senml+cbor', '-O', '2048,abc', '-O', '2049,0xcafe',
-      '-O', '5', '-T', 'a1b2', '-N', '-B', '7', '-a', '127.0.0.1', '-p', '40001', '-H', '9', '-U', '-v', '7', '-w',
+      '-O', '5', '-T', '0xa1b2', '-N', '-B', '7', '-a', '127.0.0.1', '-p', '40001', '-H', '9', '-U', '-v', '7', '-w',
       'coap://127.0.0.1:5699/some/path?x=1',
     ]);
     expect(options).toMatchObject({
@@ -155,7 +156,8 @@ describe('rxcoap options (coap-client letters)', () => {
     [['-O', 'x,1', 'coap://h/'], '-O option number'],
     [['-O', '12,0xzz', 'coap://h/'], 'is not hex'],
     [['-T', '0102030405060708ff', 'coap://h/'], 'at most 8 bytes'],
-    [['-T', 'xyz', 'coap://h/'], 'is not hex'],
+    [['-T', '0xxyz', 'coap://h/'], "-T: '0xxyz' is not hex"],
+    [['-T', 'ninechars', 'coap://h/'], "-T: a token is at most 8 bytes, 'ninechars' is 9"],
     [['-H', '0', 'coap://h/'], '-H hop limit must be an integer in 1..255'],
     [['-v', '12', 'coap://h/'], '-v must be an integer in 0..9'],
     [['-s', '0', 'coap://h/'], '-s must be more than 0'],
@@ -171,6 +173,14 @@ describe('rxcoap options (coap-client letters)', () => {
     [['coap://h/a#frag'], 'fragments'],
   ])('rejects %j: %s', (argv, message) => {
     expect(usageError(argv)).toContain(message);
+  });
+
+  it('reads -T as the characters\' bytes, as coap-client does, and 0x... as hex (issue 16 #13)', () => {
+    expect([...(run(['-T', 'cafe', 'coap://h/']).token ?? [])]).toEqual([0x63, 0x61, 0x66, 0x65]);
+    expect([...(run(['-T', '0xcafe', 'coap://h/']).token ?? [])]).toEqual([0xca, 0xfe]);
+    expect([...(run(['--token', '12345678', 'coap://h/']).token ?? [])]).toEqual([...Buffer.from('12345678')]);
+    expect([...(run(['-T', 'é', 'coap://h/']).token ?? [])]).toEqual([0xc3, 0xa9]);
+    expect(run(['-T', '', 'coap://h/']).token).toEqual(new Uint8Array(0));
   });
 
   it('never puts the key in a message', () => {
@@ -227,6 +237,48 @@ describe('rxcoap output forms', () => {
     });
     const binary = createPdu({ code: ResponseCode.Content, payload: Uint8Array.of(0, 1, 2, 255) });
     expect(responseRecord(binary, ContentFormat.OctetStream)).toMatchObject({ payloadFormat: 'base64', payload: 'AAEC/w==' });
+  });
+
+  it('ends a body with a newline on a terminal only when it has none, and -w adds one as coap-client does (issue 16 #13)', () => {
+    const raw = (value: string) => ({ data: Buffer.from(value), rendered: false });
+    // On a terminal the prompt must start on its own line.
+    expect(bodyTerminator(raw('world'), { newline: false, terminal: true })).toBe('\n');
+    expect(bodyTerminator(raw('world\n'), { newline: false, terminal: true })).toBe('');
+    expect(bodyTerminator({ data: 'world', rendered: false }, { newline: false, terminal: true })).toBe('\n');
+    expect(bodyTerminator(raw(''), { newline: false, terminal: true })).toBe('');
+    // A pipe gets the server's bytes, untouched.
+    expect(bodyTerminator(raw('world'), { newline: false, terminal: false })).toBe('');
+    // -w: one newline after the body, wherever it goes (coap-client's add_nl), and the terminal adds no second one.
+    expect(bodyTerminator(raw('world'), { newline: true, terminal: false })).toBe('\n');
+    expect(bodyTerminator(raw('world\n'), { newline: true, terminal: false })).toBe('\n');
+    expect(bodyTerminator(raw('world'), { newline: true, terminal: true })).toBe('\n');
+    // A rendering (diagnostic notation, pretty JSON) already ends its last line.
+    expect(bodyTerminator({ data: '{"a": 1}\n', rendered: true }, { newline: true, terminal: true })).toBe('');
+  });
+
+  it('builds the --json error record: code, name, message and the typed fields (issue 16 #13)', () => {
+    const peer = { host: '127.0.0.1', port: 5683 };
+    expect(errorRecord(new CoapTimeoutError('no acknowledgement after 5 transmissions', { peer, token: 'ab', messageId: 7, attempts: 5, elapsed: 45000 }))).toEqual({
+      error: {
+        code: 'COAP_ERR_TIMEOUT',
+        name: 'CoapTimeoutError',
+        message: 'no acknowledgement after 5 transmissions',
+        peer,
+        token: 'ab',
+        messageId: 7,
+        attempts: 5,
+        elapsed: 45000,
+      },
+    });
+    expect(errorRecord(new CoapResetError(undefined, { peer, messageId: 9 }))).toEqual({
+      error: { code: 'COAP_ERR_RESET', name: 'CoapResetError', message: 'the peer reset the exchange', peer, messageId: 9 },
+    });
+    const dtls = errorRecord(new CoapDtlsError('bad-psk', 'DTLS handshake failed', { peer, cause: new Error('inner') }));
+    expect(dtls).toEqual({ error: { code: 'COAP_ERR_DTLS', name: 'CoapDtlsError', message: 'DTLS handshake failed', reason: 'bad-psk', peer } });
+    expect(errorRecord(new UsageError('no URI given'))).toEqual({ error: { code: 'COAP_ERR_ARGUMENT', name: 'UsageError', message: 'no URI given' } });
+    expect(errorRecord(new Error('boom'))).toEqual({ error: { code: 'COAP_ERR_UNEXPECTED', name: 'Error', message: 'boom' } });
+    expect(errorRecord('odd')).toEqual({ error: { code: 'COAP_ERR_UNEXPECTED', name: 'Error', message: 'odd' } });
+    for (const record of [dtls, errorRecord(new Error('x'))]) expect(JSON.stringify(record)).not.toMatch(/stack|inner|    at /);
   });
 
   it('writes error lines and PDU trace lines', () => {
@@ -339,7 +391,7 @@ describe('the built rxcoap CLI against the test peer', () => {
   });
 
   it('sends what -N, -T, -O, -H, -A, -t and -U ask for', async () => {
-    const result = await runCli(['-m', 'put', '-N', '-T', 'c0ffee', '-O', '65000,0x0102', '-H', '5', '-A', 'cbor', '-t', 'text', '-U', '-e', 'x', peer.uri('/store')]);
+    const result = await runCli(['-m', 'put', '-N', '-T', '0xc0ffee', '-O', '65000,0x0102', '-H', '5', '-A', 'cbor', '-t', 'text', '-U', '-e', 'x', peer.uri('/store')]);
     expect(result.status).toBe(0);
     const request = requests.at(-1) as ReceivedPdu;
     expect(request.type).toBe(MessageType.NON);
@@ -354,6 +406,11 @@ describe('the built rxcoap CLI against the test peer', () => {
     expect(getOption(requests.at(-1) as ReceivedPdu, OptionNumber.UriPort)).toEqual(encodeUint(peer.address.port));
   });
 
+  it('-T cafe sends the token 63616665, its characters, as coap-client reads it (issue 16 #13)', async () => {
+    expect((await runCli(['-T', 'cafe', peer.uri('/hello')])).status).toBe(0);
+    expect(tokenToHex((requests.at(-1) as ReceivedPdu).token)).toBe('63616665');
+  });
+
   it('-b sets the block size of a download and still gets the whole body', async () => {
     const output = tmpFile('big.bin');
     const result = await runCli(['-b', '64', '-o', output, peer.uri('/big')]);
@@ -362,6 +419,79 @@ describe('the built rxcoap CLI against the test peer', () => {
     const sizes = requests.map((request) => getOption(request, OptionNumber.Block2)).filter((value) => value !== undefined).map((value) => decodeBlock(value as Uint8Array).szx);
     expect(sizes.length).toBeGreaterThan(100);
     expect(new Set(sizes)).toEqual(new Set([2])); // SZX 2 = 64 bytes
+  });
+
+  it('-b 4,256 fetches block 4 alone (random access), prints it and exits 0 (issue 16 #13)', async () => {
+    const result = await runCli(['-b', '4,256', peer.uri('/big')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toEqual(big.subarray(1024, 1280));
+    const asked = requests.map((request) => getOption(request, OptionNumber.Block2)).filter((value) => value !== undefined);
+    expect(asked.map((value) => decodeBlock(value as Uint8Array))).toEqual([{ num: 4, more: false, szx: 4 }]);
+    // The last block (M=0) too, and -o writes it byte for byte.
+    const output = tmpFile('last.bin');
+    expect(await runCli(['-b', '78,256', '-o', output, peer.uri('/big')])).toMatchObject({ status: 0, stderr: '' });
+    expect(fs.readFileSync(output)).toEqual(big.subarray(78 * 256));
+    // --json: the block's record, Block2 option included.
+    const json = JSON.parse((await runCli(['--json', '-b', '4,256', peer.uri('/big')])).stdout.toString());
+    expect(json).toMatchObject({ code: '2.05', size: 256, options: { Block2: '4/1/256' }, payloadFormat: 'base64' });
+  });
+
+  it('stops quietly with exit 0 when the reader of stdout goes away (| head): no EPIPE trace, observation cancelled (issue 16 #13)', async () => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [CLI, '-s', '10', '-w', peer.uri('/counter')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stderr: Buffer[] = [];
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    // Like `head -1`: read the first line, then close the pipe.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    clearTimeout(killer);
+    expect(Buffer.concat(stderr).toString()).toBe('');
+    expect(status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The observation was cancelled on the way out, not left to time out on the server.
+    for (let i = 0; i < 20 && peer.observerCount('/counter') > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(peer.observerCount('/counter')).toBe(0);
+  });
+
+  it('reports an -o file it cannot write in one line, exit 2, no stack trace (issue 16 #13)', async () => {
+    const result = await runCli(['-o', '/nonexistent/dir/out.bin', peer.uri('/hello')]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe("rxcoap: -o: cannot write /nonexistent/dir/out.bin: ENOENT\nTry 'rxcoap --help' for more information.\n");
+  });
+
+  it('--json writes one error record on stdout for a reset, and for -B giving up (issue 16 #13)', async () => {
+    peer.setFault({ path: '/hello', reset: true });
+    try {
+      const reset = await runCli(['--json', peer.uri('/hello')]);
+      expect(reset.status).toBe(1);
+      expect(reset.stderr).toMatch(/^rxcoap: .*(RST|reset).*\n$/);
+      const lines = reset.stdout.toString().trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0])).toEqual({
+        error: { code: 'COAP_ERR_RESET', name: 'CoapResetError', message: expect.any(String), peer: { host: '127.0.0.1', port: peer.address.port }, messageId: expect.any(Number) },
+      });
+    } finally {
+      peer.setFault(null);
+    }
+    peer.setFault({ path: '/hello', drop: 1 });
+    try {
+      const gaveUp = await runCli(['--json', '-B', '1', peer.uri('/hello')]);
+      expect(gaveUp.status).toBe(1);
+      expect(gaveUp.stderr).toContain('no answer');
+      expect(JSON.parse(gaveUp.stdout.toString())).toEqual({
+        error: { code: 'COAP_ERR_TIMEOUT', name: 'BreakTimeout', message: expect.stringContaining('within 1 s (-B)'), uri: peer.uri('/hello'), elapsed: 1000 },
+      });
+    } finally {
+      peer.setFault(null);
+    }
+  });
+
+  it('--json with bad arguments: exit 2, the reason on stderr and an error record on stdout (issue 16 #13)', async () => {
+    const result = await runCli(['--json', '-m', 'brew', 'coap://127.0.0.1/x']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("rxcoap: -m: unknown method 'brew'");
+    expect(JSON.parse(result.stdout.toString())).toEqual({ error: { code: 'COAP_ERR_ARGUMENT', name: 'UsageError', message: "-m: unknown method 'brew' (get, put, post, delete, fetch, patch, ipatch)" } });
   });
 
   it('-s observes, prints each notification, exits on time and deregisters', async () => {
@@ -416,6 +546,11 @@ describe('the built rxcoap CLI against the test peer', () => {
     expect(json.output.replace(/\r\n/g, '\n')).toContain('{\n  "on": true,\n  "level": [\n    1,\n    2\n  ]\n}');
   });
 
+  itOnTty('ends a body with a newline on a terminal, and -w gives one, not two (issue 16 #13)', async () => {
+    expect(await runCliOnTty([peer.uri('/hello')])).toEqual({ status: 0, output: 'world\r\n' });
+    expect(await runCliOnTty(['-w', peer.uri('/hello')])).toEqual({ status: 0, output: 'world\r\n' });
+  });
+
   it.each([
     [['-Z', 'coap://127.0.0.1/'], "unknown option '-Z'"],
     [['-m', 'brew', 'coap://127.0.0.1/'], "-m: unknown method 'brew'"],
@@ -465,6 +600,16 @@ describeInterop('the built rxcoap CLI against libcoap coap-server-notls', 'notls
     expect(fs.readFileSync(output)).toEqual(content);
   });
 
+  it('-b 4,256 prints block 4 alone, as coap-client does (issue 16 #13)', async () => {
+    const content = randomBytes(3000);
+    const input = tmpFile('blocks.bin');
+    fs.writeFileSync(input, content);
+    expect(await runCli(['-m', 'put', '-f', input, uri('/blocks')])).toMatchObject({ status: 0, stderr: '' });
+    const result = await runCli(['-b', '4,256', uri('/blocks')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toEqual(content.subarray(1024, 1280));
+  });
+
   it('-s observes /time and exits on time', async () => {
     const result = await runCli(['-s', '3', '-w', uri('/time')]);
     expect(result).toMatchObject({ status: 0, stderr: '' });
@@ -505,5 +650,14 @@ describeInterop('the built rxcoap CLI over DTLS-PSK against libcoap coap-server-
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/DTLS|no answer/);
     expect(result.stderr).not.toContain('not-the-key');
+  });
+
+  it('--json writes one error record for a DTLS failure, without the key (issue 16 #13)', async () => {
+    const result = await runCli(['--json', '-B', '10', '-u', 'cli-client', '-k', 'not-the-key', `coaps://127.0.0.1:${server.securePort}/`]);
+    expect(result.status).toBe(1);
+    expect(result.stdout.toString()).not.toContain('not-the-key');
+    const record = JSON.parse(result.stdout.toString());
+    expect(['COAP_ERR_DTLS', 'COAP_ERR_TIMEOUT']).toContain(record.error.code);
+    expect(record.error).toMatchObject({ name: expect.any(String), message: expect.any(String) });
   });
 });

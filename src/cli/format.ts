@@ -1,8 +1,8 @@
 /**
  * What `rxcoap` prints: bodies (CBOR in diagnostic notation, JSON and link-format pretty-printed on a TTY,
- * anything else byte for byte), the `--json` record of a response, the stderr line of an error response
- * (`4.04 Not Found: diagnostic`), and the one-line form of a PDU for `-v 7`. Pure functions: `main.ts` decides
- * where the text goes.
+ * anything else byte for byte) and what follows them, the `--json` record of a response or of a failure, the
+ * stderr line of an error response (`4.04 Not Found: diagnostic`), and the one-line form of a PDU for `-v 7`.
+ * Pure functions: `main.ts` decides where the text goes.
  */
 import { contentFormatName, ContentFormat } from '../codec/content-format';
 import { parseLinkFormat, formatLinkFormat, type Link } from '../codec/link-format';
@@ -73,6 +73,31 @@ export function renderBody(payload: Uint8Array, contentFormat: number | undefine
     // not what the Content-Format says: show the bytes
   }
   return { data: payload, rendered: false };
+}
+
+/** Where a body goes and what the command line asked for, as {@link bodyTerminator} needs it. */
+export interface TerminatorOptions {
+  /** `-w`. */
+  readonly newline: boolean;
+  /** stdout is a terminal. */
+  readonly terminal: boolean;
+}
+
+function endsWithNewline(data: string | Uint8Array): boolean {
+  return typeof data === 'string' ? data.endsWith('\n') : data[data.length - 1] === 0x0a;
+}
+
+/**
+ * What to write after a body on stdout. `-w` adds one newline after the whole body, as coap-client's `-w`
+ * does (`add_nl`: appended once the last block is in, whatever the body ends with). Without `-w`, a terminal
+ * gets a newline when the body does not end with one, so the shell prompt starts on its own line (coap-client
+ * ends its stdout output with one); a pipe gets the server's bytes untouched. A rendering (diagnostic notation,
+ * pretty JSON, one link per line) already ends its last line and gets nothing; an empty body gets nothing.
+ */
+export function bodyTerminator(body: RenderedBody, options: TerminatorOptions): string {
+  if (body.rendered || body.data.length === 0) return '';
+  if (options.newline) return '\n';
+  return options.terminal && !endsWithNewline(body.data) ? '\n' : '';
 }
 
 /** Lowercase hex. */
@@ -174,6 +199,31 @@ export function responseRecord(response: ResponseLike, contentFormat: number | u
     size: response.payload.length,
     ...decoded,
   };
+}
+
+/** Fields of an error that never go into its `--json` record: its identity, its stack, its wrapped cause. */
+const UNRECORDED_FIELDS = new Set(['code', 'name', 'message', 'stack', 'cause', 'response']);
+
+/**
+ * The `--json` record of a failure (a timeout, a reset, a DTLS or socket failure, a bad argument): one object
+ * `{ error: { code, name, message, ...typed fields } }` with the error's stable `code` (`COAP_ERR_TIMEOUT`,
+ * ...), its class name, its message and its typed context (`peer`, `token`, `messageId`, `attempts`,
+ * `elapsed`, `reason`, `syscallCode`, ...). Never a stack trace or a `cause` (which could hold anything); an
+ * error without a string code is `COAP_ERR_UNEXPECTED`.
+ */
+export function errorRecord(error: unknown): { error: Record<string, unknown> } {
+  if (!(error instanceof Error)) return { error: { code: 'COAP_ERR_UNEXPECTED', name: 'Error', message: String(error) } };
+  const code = (error as { code?: unknown }).code;
+  const record: Record<string, unknown> = {
+    code: typeof code === 'string' ? code : 'COAP_ERR_UNEXPECTED',
+    name: error.name,
+    message: error.message,
+  };
+  for (const [key, value] of Object.entries(error)) {
+    if (UNRECORDED_FIELDS.has(key) || value === undefined || typeof value === 'function') continue;
+    record[key] = jsonSafe(value);
+  }
+  return { error: record };
 }
 
 /** Printable ASCII of a diagnostic payload, other bytes as `.` (as coap-client prints it). */

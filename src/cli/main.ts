@@ -2,12 +2,14 @@
 /**
  * `rxcoap [options] URI`: a CoAP client on the command line, with libcoap `coap-client`'s options (see
  * `options.ts`), built on the library's public API only. Exit status: 0 on 2.xx, 1 on any other response or
- * a failure (timeout, DTLS, socket), 2 on bad arguments. Keys are never printed.
+ * a failure (timeout, DTLS, socket), 2 on bad arguments. Keys are never printed, and neither are stack traces:
+ * every failure is one line on stderr (and one `--json` error record on stdout). A reader that goes away
+ * (`rxcoap … | head`, EPIPE) ends the run quietly, the exit status being the response's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
-import { CoapArgumentError, CoapDtlsError, CoapError, CoapTimeoutError, CoapUriError } from '../errors';
+import { CoapArgumentError, CoapDtlsError, CoapTimeoutError, CoapUriError } from '../errors';
 import { CoapContext } from '../context';
 import { decodeString } from '../codec/option-values';
 import { OptionNumber } from '../codec/option-numbers';
@@ -17,7 +19,7 @@ import type { RequestInit } from '../session/request-init';
 import type { CoapLogger, PskIdentityKey } from '../session/session-options';
 import type { SessionEvent } from '../session/session-events';
 import '../node'; // registers the Node transports (UDP, DTLS)
-import { errorLine, pduLine, renderBody, responseRecord } from './format';
+import { bodyTerminator, errorLine, errorRecord, pduLine, renderBody, responseRecord } from './format';
 import { TRACE_VERBOSITY, USAGE, UsageError, parseCliArgs, parseHintFile, type CliOptions } from './options';
 import { createTransferProgress, type TransferProgress } from './progress';
 
@@ -35,9 +37,75 @@ export interface CliIo {
   readonly stdin: NodeJS.ReadableStream;
 }
 
-function usageFailure(io: CliIo, message: string): number {
-  io.stderr.write(`rxcoap: ${message}\nTry 'rxcoap --help' for more information.\n`);
+/** The one-line reason on stderr and, under `--json`, the error record on stdout. */
+function reportFailure(io: CliIo, json: boolean, error: unknown, line: string): void {
+  io.stderr.write(`rxcoap: ${line}\n`);
+  if (json) io.stdout.write(JSON.stringify(errorRecord(error)) + '\n');
+}
+
+function usageFailure(io: CliIo, json: boolean, error: Error): number {
+  reportFailure(io, json, error, `${error.message}\nTry 'rxcoap --help' for more information.`);
   return EXIT_USAGE;
+}
+
+/** `--json` among the options (before a `--`), for a command line too broken to parse. */
+function asksForJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** The message of anything thrown, without a stack trace. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `-B` ran out before an answer came: reported (and `--json`-recorded) as a timeout. */
+class BreakTimeout extends Error {
+  readonly code = 'COAP_ERR_TIMEOUT';
+  readonly uri: string;
+  /** The `-B` time, in milliseconds. */
+  readonly elapsed: number;
+  constructor(uri: string, seconds: number) {
+    super(`no answer from ${uri} within ${seconds} s (-B)`);
+    this.name = 'BreakTimeout';
+    this.uri = uri;
+    this.elapsed = seconds * 1000;
+  }
+}
+
+/** The exchange ended without a single response. */
+class NoResponse extends Error {
+  readonly code = 'COAP_ERR_RESPONSE';
+  readonly uri: string;
+  constructor(uri: string) {
+    super(`no response from ${uri}`);
+    this.name = 'NoResponse';
+    this.uri = uri;
+  }
+}
+
+/** What a write to stdout raises once its reader has gone (`rxcoap … | head`). */
+function isClosedPipe(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+/**
+ * Watches stdout for write errors. Node reports them as an 'error' event, which without a listener is an
+ * uncaught exception with a stack trace: the `write EPIPE` of `rxcoap … | head`. The listener stays for the
+ * life of the process (an EPIPE can come after the last write); the run stops at the first error.
+ */
+function watchStdout(io: CliIo): { readonly signal: AbortSignal; error: () => unknown } {
+  const controller = new AbortController();
+  let first: unknown;
+  io.stdout.on('error', (error: unknown) => {
+    if (controller.signal.aborted) return;
+    first = error;
+    controller.abort();
+  });
+  // stderr failing leaves nowhere to report anything: never a crash for it.
+  io.stderr.on('error', () => undefined);
+  return { signal: controller.signal, error: () => first };
 }
 
 function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
@@ -202,18 +270,24 @@ class BodyAssembler {
 class ResponsePrinter {
   readonly #options: CliOptions;
   readonly #io: CliIo;
+  /** Aborted once stdout failed: nothing more is written there. */
+  readonly #stdoutClosed: AbortSignal;
   #outputFd: number | undefined;
   /** Status of the last response: 2.xx or not. */
   lastOk: boolean | undefined;
   count = 0;
 
-  constructor(options: CliOptions, io: CliIo) {
+  constructor(options: CliOptions, io: CliIo, stdoutClosed: AbortSignal) {
     this.#options = options;
     this.#io = io;
+    this.#stdoutClosed = stdoutClosed;
   }
 
+  /** @throws UsageError when the `-o` file cannot be written */
   print(response: CoapResponse): void {
     const options = this.#options;
+    const toStdout = options.output === undefined || options.output === '-';
+    if (toStdout && this.#stdoutClosed.aborted) return;
     this.count++;
     this.lastOk = response.ok;
     const contentFormat = response.contentFormat;
@@ -227,21 +301,31 @@ class ResponsePrinter {
       this.#io.stderr.write(errorLine(response, contentFormat) + '\n');
       return;
     }
-    const newline = options.newline ? '\n' : '';
     if (options.output !== undefined && options.output !== '-') {
-      this.#outputFd ??= fs.openSync(options.output, 'w');
-      fs.writeSync(this.#outputFd, response.payload);
-      if (newline !== '') fs.writeSync(this.#outputFd, newline);
+      this.#writeFile(options.output, response.payload);
       return;
     }
     if (options.output === '-') {
+      // Raw: the bytes, and the newline only when -w asks for it (coap-client -o - adds none).
       this.#io.stdout.write(response.payload);
-      this.#io.stdout.write(newline);
+      if (options.newline) this.#io.stdout.write('\n');
       return;
     }
-    const body = renderBody(response.payload, contentFormat, this.#io.stdout.isTTY === true);
+    const terminal = this.#io.stdout.isTTY === true;
+    const body = renderBody(response.payload, contentFormat, terminal);
     this.#io.stdout.write(body.data);
-    if (!body.rendered) this.#io.stdout.write(newline);
+    const end = bodyTerminator(body, { newline: options.newline, terminal });
+    if (end !== '') this.#io.stdout.write(end);
+  }
+
+  #writeFile(file: string, payload: Uint8Array): void {
+    try {
+      this.#outputFd ??= fs.openSync(file, 'w');
+      fs.writeSync(this.#outputFd, payload);
+      if (this.#options.newline) fs.writeSync(this.#outputFd, '\n');
+    } catch (error) {
+      throw new UsageError(`-o: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`);
+    }
   }
 
   close(): void {
@@ -251,36 +335,54 @@ class ResponsePrinter {
 }
 
 /** Why the run ended. */
-type Outcome = { readonly kind: 'done' } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'gave-up' } | { readonly kind: 'interrupted' };
+type Outcome =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'error'; readonly error: unknown }
+  | { readonly kind: 'gave-up' }
+  | { readonly kind: 'interrupted' }
+  | { readonly kind: 'stdout-failed' };
 
 /**
  * Subscribes to the responses and resolves when they complete, fail, `-s` runs out, `-B` passes before an
- * answer, or SIGINT arrives; unsubscribing on the way out cancels the exchange (and the observation).
+ * answer, SIGINT arrives, or stdout fails (`stdoutClosed`); unsubscribing on the way out cancels the exchange
+ * (and the observation). A throw from `onPart` (an `-o` file that cannot be written) fails the run.
  */
 function runExchange(
   responses$: Observable<CoapResponse>,
   options: CliOptions,
   onPart: (response: CoapResponse) => void,
+  stdoutClosed: AbortSignal,
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     const timers: NodeJS.Timeout[] = [];
     let subscription: Subscription | undefined;
     let answered = false;
+    let finished = false;
     const finish = (outcome: Outcome): void => {
+      if (finished) return;
+      finished = true;
       for (const timer of timers) clearTimeout(timer);
       process.off('SIGINT', onInterrupt);
+      stdoutClosed.removeEventListener('abort', onStdoutFailed);
       subscription?.unsubscribe();
       resolve(outcome);
     };
     const onInterrupt = (): void => finish({ kind: 'interrupted' });
+    const onStdoutFailed = (): void => finish({ kind: 'stdout-failed' });
     process.once('SIGINT', onInterrupt);
+    if (stdoutClosed.aborted) return finish({ kind: 'stdout-failed' });
+    stdoutClosed.addEventListener('abort', onStdoutFailed);
     // -B: coap-client gives up after this long without the answer; while observing, it bounds the registration.
     timers.push(setTimeout(() => (answered && options.observeSeconds !== undefined ? undefined : finish({ kind: 'gave-up' })), options.breakAfterSeconds * 1000));
     if (options.observeSeconds !== undefined) timers.push(setTimeout(() => finish({ kind: 'done' }), options.observeSeconds * 1000));
     subscription = responses$.subscribe({
       next: (response) => {
         answered = true;
-        onPart(response);
+        try {
+          onPart(response);
+        } catch (error) {
+          finish({ kind: 'error', error });
+        }
       },
       error: (error) => finish({ kind: 'error', error }),
       complete: () => finish({ kind: 'done' }),
@@ -302,6 +404,19 @@ function describeFailure(error: unknown, options: CliOptions): string {
  * @returns the exit status
  */
 export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
+  const stdout = watchStdout(io);
+  const status = await run(argv, io, stdout.signal);
+  // A write error can be reported after the run decided its status (a redirect to a full disk).
+  const error = stdout.error();
+  if (error !== undefined && !isClosedPipe(error)) {
+    io.stderr.write(`rxcoap: cannot write to stdout: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}\n`);
+    return status === EXIT_OK ? EXIT_FAILED : status;
+  }
+  return status;
+}
+
+/** {@link main} once stdout is watched; `stdoutFailed` aborts at the first write error there. */
+async function run(argv: readonly string[], io: CliIo, stdoutFailed: AbortSignal): Promise<number> {
   let options: CliOptions;
   let payload: Uint8Array | string | undefined;
   try {
@@ -317,9 +432,10 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     options = command.options;
     payload = await readPayload(options, io);
   } catch (error) {
-    if (error instanceof UsageError) return usageFailure(io, error.message);
+    if (error instanceof UsageError) return usageFailure(io, asksForJson(argv), error);
     throw error;
   }
+  const json = options.json;
 
   const logger = cliLogger(options.verbosity, io);
   const ctx = new CoapContext({
@@ -328,7 +444,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     maxBlockSize: options.block?.size,
     logger,
   });
-  const printer = new ResponsePrinter(options, io);
+  const printer = new ResponsePrinter(options, io, stdoutFailed);
   const progress: TransferProgress = createTransferProgress(io.stderr, targetPath(options));
   try {
     let session: ClientSession;
@@ -342,39 +458,56 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
         responses$ = session.request(init);
       }
     } catch (error) {
-      if (error instanceof UsageError) return usageFailure(io, error.message);
-      if (error instanceof CoapArgumentError || error instanceof CoapUriError) return usageFailure(io, error.message);
+      if (error instanceof UsageError || error instanceof CoapArgumentError || error instanceof CoapUriError) return usageFailure(io, json, error);
       throw error;
     }
     if (options.verbosity >= 6) session.events$.subscribe((event) => io.stderr.write(`rxcoap: ${describeEvent(event)}\n`));
 
+    // -b num,size with num > 0 asks for that one block (coap-client's single_block_requested): the block is
+    // the whole answer, never held back waiting for the rest of a body, and draws no progress bar.
+    const randomAccess = (options.block?.num ?? 0) > 0;
     const assembler = new BodyAssembler();
-    const outcome = await runExchange(responses$, options, (part) => {
-      if (part.progress !== undefined) progress.update(part.progress);
-      const whole = assembler.push(part);
-      if (whole !== undefined) printer.print(whole);
-    });
+    const outcome = await runExchange(
+      responses$,
+      options,
+      (part) => {
+        if (randomAccess) return printer.print(part);
+        if (part.progress !== undefined) progress.update(part.progress);
+        const whole = assembler.push(part);
+        if (whole !== undefined) printer.print(whole);
+      },
+      stdoutFailed,
+    );
     progress.stop();
 
     switch (outcome.kind) {
       case 'error':
-        if (outcome.error instanceof CoapArgumentError || outcome.error instanceof CoapUriError) return usageFailure(io, outcome.error.message);
-        io.stderr.write(`rxcoap: ${describeFailure(outcome.error, options)}\n`);
+        if (outcome.error instanceof UsageError || outcome.error instanceof CoapArgumentError || outcome.error instanceof CoapUriError) {
+          return usageFailure(io, json, outcome.error);
+        }
+        reportFailure(io, json, outcome.error, describeFailure(outcome.error, options));
         return EXIT_FAILED;
-      case 'gave-up':
-        io.stderr.write(`rxcoap: no answer from ${options.uri} within ${options.breakAfterSeconds} s (-B)\n`);
+      case 'gave-up': {
+        const failure = new BreakTimeout(options.uri, options.breakAfterSeconds);
+        reportFailure(io, json, failure, failure.message);
         return EXIT_FAILED;
+      }
       case 'interrupted':
         return printer.lastOk === true ? EXIT_OK : 130;
+      case 'stdout-failed':
+        // The reader went away (| head): quietly, with the status of what was printed (main() tells any
+        // other write error, such as a full disk).
+        return printer.lastOk === false ? EXIT_FAILED : EXIT_OK;
       case 'done':
         if (printer.count === 0) {
-          io.stderr.write(`rxcoap: no response from ${options.uri}\n`);
+          const failure = new NoResponse(options.uri);
+          reportFailure(io, json, failure, failure.message);
           return EXIT_FAILED;
         }
         return printer.lastOk === true ? EXIT_OK : EXIT_FAILED;
     }
   } catch (error) {
-    io.stderr.write(`rxcoap: ${error instanceof CoapError ? error.message : String((error as Error)?.stack ?? error)}\n`);
+    reportFailure(io, json, error, messageOf(error));
     return EXIT_FAILED;
   } finally {
     progress.stop();
@@ -391,7 +524,8 @@ if (require.main === module) {
       setTimeout(() => process.exit(status), 2000).unref();
     },
     (error: unknown) => {
-      process.stderr.write(`rxcoap: ${(error as Error)?.stack ?? String(error)}\n`);
+      // No stack trace for the user: one line, as for every other failure.
+      process.stderr.write(`rxcoap: ${messageOf(error)}\n`);
       process.exit(EXIT_FAILED);
     },
   );

@@ -12,6 +12,8 @@ import type { RequestOption } from '../session/request-init';
 
 /** A command line that cannot be run: the message says what is wrong; the CLI exits with status 2. */
 export class UsageError extends Error {
+  /** The code of its `--json` error record: the library's code for a bad argument. */
+  readonly code = 'COAP_ERR_ARGUMENT';
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
@@ -49,7 +51,7 @@ export interface CliOptions {
   readonly accept: number | undefined;
   /** `-O num[,text]` (repeatable) and `-H hops` as options. */
   readonly options: readonly RequestOption[];
-  /** `-T token` as bytes. */
+  /** `-T token` as bytes: the characters' UTF-8 bytes, or hex after `0x`. */
   readonly token: Uint8Array | undefined;
   /** False with `-N`. */
   readonly confirmable: boolean;
@@ -94,11 +96,11 @@ Request
   -t, --content-format t  Content-Format of the body: a name (text, json, cbor, link, senml+cbor, ...) or a number
   -A, --accept type       Accept: a name or a number
   -O, --option num[,text] add option num; text starting with 0x is hex (repeatable)
-  -T, --token hex         token, in hex (up to 8 bytes)
+  -T, --token token       token: its characters (as coap-client), or hex after 0x (up to 8 bytes)
   -N, --non               send a NON request (default CON)
   -U, --no-uri-host       never send Uri-Host or Uri-Port
   -H, --hop-limit hops    Hop-Limit option (1..255)
-  -b, --block [num,]size  block size 16..1024 (a power of two); with num, start at that block
+  -b, --block [num,]size  block size 16..1024 (a power of two); with num > 0, only that block
 
 Response
   -o, --output file       write the body to file ('-' = stdout), byte for byte
@@ -225,6 +227,27 @@ export function parseOptionArgument(value: string): RequestOption {
   return { number, value: text };
 }
 
+/** RFC 7252 §3: TKL 0..8 (coap-client takes up to 24 with RFC 8974 extended tokens, which UDP sessions here do not offer). */
+const MAX_TOKEN_LENGTH = 8;
+
+/**
+ * `-T token`: the characters' bytes (UTF-8), as coap-client's `cmdline_token` copies them, so `-T cafe` is
+ * `63616665`; text starting with `0x` is hex (`-T 0xcafe` is `cafe`), as `-O` and coap-client's `-k` read it.
+ * coap-client seeds its token counter with the value and sends one more (`63616666`); rxcoap sends it as given.
+ */
+export function parseTokenArgument(value: string): Uint8Array {
+  let token: Uint8Array;
+  if (value.startsWith('0x') || value.startsWith('0X')) {
+    const bytes = parseHex(value);
+    if (bytes === undefined) throw new UsageError(`-T: '${value}' is not hex (two digits per byte after 0x)`);
+    token = bytes;
+  } else {
+    token = new TextEncoder().encode(value);
+  }
+  if (token.length > MAX_TOKEN_LENGTH) throw new UsageError(`-T: a token is at most ${MAX_TOKEN_LENGTH} bytes, '${value}' is ${token.length}`);
+  return token;
+}
+
 /** `-b [num,]size`: size a power of two in 16..1024 (RFC 7959 §2.2). */
 export function parseBlockArgument(value: string): { num: number | undefined; size: number } {
   const parts = value.split(',');
@@ -304,13 +327,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
     options.push({ number: OptionNumber.HopLimit, value: integer(values['hop-limit'], '-H hop limit', 1, 255) });
   }
 
-  let token: Uint8Array | undefined;
-  if (values.token !== undefined) {
-    token = parseHex(values.token);
-    if (token === undefined) throw new UsageError(`-T: token '${values.token}' is not hex (two digits per byte)`);
-    // RFC 7252 §3: TKL 0..8.
-    if (token.length > 8) throw new UsageError(`-T: a token is at most 8 bytes, '${values.token}' is ${token.length}`);
-  }
+  const token = values.token === undefined ? undefined : parseTokenArgument(values.token);
 
   const verbosity = values.verbose === undefined ? DEFAULT_VERBOSITY : integer(values.verbose, '-v', 0, 9);
   const localPort = values['local-port'] === undefined ? undefined : integer(values['local-port'], '-p local port', 0, 65535);
