@@ -65,6 +65,7 @@ function construct(Class: new (...args: unknown[]) => Error, name: string): Erro
     case 'CoapUriError':
       return new Class('coap://x', 'x');
     case 'CoapDtlsError':
+    case 'CoapTlsError':
       return new Class('alert', 'x');
     case 'CoapResponseError':
       return new Class('x', {});

@@ -8,7 +8,7 @@ import { CoapArgumentError, CoapUriError } from './errors';
 import { OptionNumber } from './codec/option-numbers';
 import { encodeString, encodeUint } from './codec/option-values';
 import type { CoapOption } from './codec/pdu';
-import { DEFAULT_PORTS, parseCoapUri } from './codec/uri';
+import { DEFAULT_PORTS, parseCoapUri, type CoapScheme } from './codec/uri';
 import { randomTokenGenerator, type TokenGenerator } from './exchange/token';
 import { resolveTransmissionParameters, type TransmissionParameters } from './message-layer/transmission-params';
 import { ClientSession } from './session/client-session';
@@ -20,11 +20,13 @@ import {
   parseLocalInterface,
   resolvePsk,
   type ClientSessionOptions,
+  type ClientSessionPkiOptions,
   type ClientSessionPskOptions,
   type CoapContextOptions,
   type ResolvedPsk,
 } from './session/session-options';
-import { transportFor, type CoapProto } from './session/transport-registry';
+import { defaultCredentials, isReliableProto, transportFor, type CoapProto } from './session/transport-registry';
+import type { PkiCredentials } from './session/pki-options';
 
 /** Default path MTU (libcoap COAP_DEFAULT_MTU). */
 export const DEFAULT_MTU = 1152;
@@ -42,6 +44,7 @@ export class CoapContext {
   #blockMode: ResolvedBlockMode;
   /** The context's PSK, checked once: the default of `newClientSessionPsk`. */
   readonly #psk: ResolvedPsk | undefined;
+  #rootCas: { readonly caFile?: string; readonly caDir?: string } | undefined;
   /** Shared by every session that sets no parameters of its own. */
   readonly #params: TransmissionParameters;
   /** Token generators by length, shared by the sessions (they hold no per-session state). */
@@ -89,7 +92,7 @@ export class CoapContext {
    * Throws {@link CoapArgumentError} naming the field for a bad option.
    */
   newClientSession(options: ClientSessionOptions | string): ClientSession {
-    return this.#newSession(checkSessionOptions(options), 'udp', undefined);
+    return this.#newSession(checkSessionOptions(options), 'udp', {});
   }
 
   /**
@@ -100,7 +103,30 @@ export class CoapContext {
   newClientSessionPsk(options: ClientSessionPskOptions | string): ClientSession {
     const checked = checkSessionOptions(options);
     const psk = checked.psk === undefined ? (this.#psk ?? resolvePsk(undefined)) : resolvePsk(checked.psk);
-    return this.#newSession(checked, 'dtls', psk);
+    return this.#newSession(checked, 'dtls', { psk });
+  }
+
+  /**
+   * A session to a `coaps+tcp://` server with certificates (libcoap `coap_new_client_session_pki`):
+   * `newClientSessionPki({ server, pki })`, or with the context's `pki`. The server certificate is verified by
+   * default, against `pki.pkiKey.caFile`, the roots of {@link CoapContext.setPkiRootCas}, or the system's.
+   * Throws {@link CoapArgumentError} naming the field for a bad option.
+   */
+  newClientSessionPki(options: ClientSessionPkiOptions | string): ClientSession {
+    const checked = checkSessionOptions(options) as ClientSessionPkiOptions;
+    const pki: PkiCredentials = checked.pki ?? this.#options.pki ?? {}; // PKI-CHECK
+    return this.#newSession(checked, 'tls', { pki });
+  }
+
+  /**
+   * Trusted root CAs for certificate verification of this context's sessions (libcoap
+   * `coap_context_set_pki_root_cas`): a file of PEM certificates and/or a directory of them. Without any, the
+   * system's trust store is used. Applies to sessions created from now on.
+   */
+  setPkiRootCas(caFile?: string, caDir?: string): void {
+    if (caFile !== undefined && (typeof caFile !== 'string' || caFile === '')) throw new CoapArgumentError('caFile must be a file path', { field: 'caFile' });
+    if (caDir !== undefined && (typeof caDir !== 'string' || caDir === '')) throw new CoapArgumentError('caDir must be a directory path', { field: 'caDir' });
+    this.#rootCas = caFile === undefined && caDir === undefined ? undefined : { caFile, caDir };
   }
 
   /**
@@ -137,22 +163,30 @@ export class CoapContext {
     return generator;
   }
 
-  #newSession(options: ClientSessionOptions, defaultProto: CoapProto, psk: ResolvedPsk | undefined): ClientSession {
+  #newSession(options: ClientSessionOptions, defaultProto: CoapProto, credentials: { psk?: ResolvedPsk; pki?: PkiCredentials }): ClientSession {
     if (this.#freed) throw new CoapArgumentError('the context was freed');
     const context = this.#options;
     const target = this.#resolveServer(options, defaultProto);
-    if (target.proto === 'dtls' && psk === undefined) {
+    const registered = options.transport === undefined ? transportFor(target.proto) : undefined;
+    let { psk, pki } = credentials;
+    const takes = registered?.credentials ?? defaultCredentials(target.proto);
+    if (takes === 'none' && (psk !== undefined || pki !== undefined)) {
+      throw new CoapArgumentError(`${psk !== undefined ? 'a PSK' : 'a certificate'} session needs a secure server (coaps://, coaps+tcp://), not ${describeServer(options.server)}`, { field: 'server' });
+    }
+    if (takes === 'psk' && pki !== undefined) {
+      throw new CoapArgumentError('DTLS with certificates is not supported by this version: use newClientSessionPsk for coaps://', { field: 'server' });
+    }
+    if (takes === 'psk' && psk === undefined) {
       throw new CoapArgumentError('coaps:// needs credentials: use newClientSessionPsk({ server, psk })', { field: 'server' });
     }
-    if (target.proto === 'udp' && psk !== undefined) {
-      throw new CoapArgumentError(`a PSK session needs a coaps:// server, not ${describeServer(options.server)}`, { field: 'server' });
-    }
+    // A secure stream without credentials verifies the server against the trusted roots (RFC 8323 §9.1, §9.2).
+    if (takes === 'psk-or-pki' && psk === undefined && pki === undefined) pki = context.pki ?? {}; // PKI-CHECK
     const scheduler = context.scheduler ?? asyncScheduler;
     const local = parseLocalInterface(options.localIf);
-    const registered = options.transport === undefined ? transportFor(target.proto) : undefined;
     const transport =
       options.transport ??
-      registered!.make({ host: target.host, port: target.port, localAddress: local.address, localPort: local.port, psk, scheduler });
+      registered!.make({ host: target.host, port: target.port, localAddress: local.address, localPort: local.port, psk, pki, rootCas: this.#rootCas, scheduler });
+    const keepalive = options.keepalive ?? context.keepalive ?? 0;
     const session = new ClientSession({
       proto: target.proto,
       server: describeServer(options.server),
@@ -164,6 +198,8 @@ export class CoapContext {
       tokenGenerator: context.tokenGenerator ?? this.#tokenGenerator(options.tokenLength ?? context.tokenLength ?? 8),
       mtu: checkMtu(options.mtu ?? context.mtu ?? DEFAULT_MTU),
       frameOverhead: registered?.frameOverhead ?? 0,
+      reliable: registered?.reliable ?? isReliableProto(target.proto),
+      signaling: { keepalive: keepalive * 1000, csmTimeout: options.csmTimeout },
       blockMode: this.#blockMode,
       maxBlockSize: context.maxBlockSize ?? 1024,
       maxBodySize: context.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
@@ -180,6 +216,25 @@ function describeServer(server: ClientSessionOptions['server']): string {
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   return `${host}:${server.port ?? 0}`;
 }
+
+/** libcoap's protocols by URI scheme (RFC 7252 §6, RFC 8323 §8). */
+const PROTO_OF_SCHEME: Readonly<Record<CoapScheme, CoapProto>> = {
+  coap: 'udp',
+  coaps: 'dtls',
+  'coap+tcp': 'tcp',
+  'coaps+tcp': 'tls',
+  'coap+ws': 'ws',
+  'coaps+ws': 'wss',
+};
+
+const SCHEME_OF_PROTO: Readonly<Record<CoapProto, CoapScheme>> = {
+  udp: 'coap',
+  dtls: 'coaps',
+  tcp: 'coap+tcp',
+  tls: 'coaps+tcp',
+  ws: 'coap+ws',
+  wss: 'coaps+ws',
+};
 
 /** One empty list for every session to an IP literal on the default port. */
 const NO_OPTIONS: CoapOption[] = [];
@@ -209,9 +264,8 @@ function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): 
         { field: 'server' },
       );
     }
-    if (uri.reliable) throw new CoapArgumentError(`${uri.scheme}:// is not supported by this version`, { field: 'server' });
     if (uri.unixPath !== undefined) throw new CoapArgumentError('Unix-domain sockets are not supported by this version', { field: 'server' });
-    const proto: CoapProto = uri.secure ? 'dtls' : 'udp';
+    const proto = PROTO_OF_SCHEME[uri.scheme];
     if (options.proto !== undefined && options.proto !== proto) {
       throw new CoapArgumentError(`proto '${options.proto}' does not match the ${uri.scheme}:// URI`, { field: 'proto' });
     }
@@ -220,7 +274,7 @@ function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): 
     return { proto, host, port: uri.port, hostOptions: hostOptions.length === 0 ? NO_OPTIONS : hostOptions };
   }
   const proto = options.proto ?? defaultProto;
-  const defaultPort = DEFAULT_PORTS[proto === 'dtls' ? 'coaps' : 'coap'];
+  const defaultPort = DEFAULT_PORTS[SCHEME_OF_PROTO[proto]];
   const port = server.port === undefined || server.port === 0 ? defaultPort : server.port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CoapArgumentError(`port ${server.port} is not in 1..65535`, { field: 'server.port' });
   const hostOptions: CoapOption[] = [];

@@ -22,6 +22,7 @@ export type CoapErrorCode =
   | 'COAP_ERR_RESET'
   | 'COAP_ERR_TRANSPORT'
   | 'COAP_ERR_DTLS'
+  | 'COAP_ERR_TLS'
   | 'COAP_ERR_RESPONSE'
   | 'COAP_ERR_SESSION_CLOSED'
   | 'COAP_ERR_BLOCK'
@@ -183,7 +184,11 @@ export class CoapResetError extends CoapError {
   }
 }
 
-/** The socket failed: ICMP port unreachable, bind failure, DNS failure, closed socket. */
+/**
+ * The connection failed or ended under the exchange: ICMP port unreachable, bind or DNS failure, a closed
+ * socket, a TCP connection lost, a Release or Abort from the server (RFC 8323 §5.5-5.6). The request may or may
+ * not have reached the server.
+ */
 export class CoapTransportError extends CoapError {
   /** @internal */
   static override readonly [kClassBrand]: string = 'CoapTransportError';
@@ -191,11 +196,41 @@ export class CoapTransportError extends CoapError {
   /** The system error code when there is one, e.g. `'ECONNREFUSED'`. */
   readonly syscallCode: string | undefined;
   readonly peer: PeerAddress | undefined;
-  constructor(message: string, info: { syscallCode?: string; peer?: PeerAddress; cause?: unknown } = {}) {
-    super('COAP_ERR_TRANSPORT', message, { cause: info.cause });
+  /**
+   * Why, when known: `'closed-by-peer'`, `'reset'`, `'released'` (7.04), `'aborted'` (7.05), `'keepalive'` (the
+   * peer stopped answering pings), `'csm-timeout'` (no CSM from the peer in time), `'bad-frame'` (we aborted).
+   */
+  readonly reason: string | undefined;
+  /** Release: the Alternative-Address options (where to reconnect instead). */
+  readonly alternativeAddresses: readonly string[] | undefined;
+  /** Release: Hold-Off, in seconds. */
+  readonly holdOff: number | undefined;
+  /** Abort: the diagnostic payload. */
+  readonly diagnostic: string | undefined;
+  /** Abort: the Bad-CSM-Option number. */
+  readonly badCsmOption: number | undefined;
+  constructor(
+    message: string,
+    info: {
+      syscallCode?: string;
+      peer?: PeerAddress;
+      cause?: unknown;
+      reason?: string;
+      alternativeAddresses?: readonly string[];
+      holdOff?: number;
+      diagnostic?: string;
+      badCsmOption?: number;
+    } = {},
+  ) {
+    super('COAP_ERR_TRANSPORT', message, info.cause === undefined ? undefined : { cause: info.cause });
     this.name = 'CoapTransportError';
     this.syscallCode = info.syscallCode;
     this.peer = info.peer;
+    this.reason = info.reason;
+    this.alternativeAddresses = info.alternativeAddresses;
+    this.holdOff = info.holdOff;
+    this.diagnostic = info.diagnostic;
+    this.badCsmOption = info.badCsmOption;
   }
 }
 
@@ -210,6 +245,26 @@ export class CoapDtlsError extends CoapError {
   constructor(reason: string, message: string, info: { peer?: PeerAddress; cause?: unknown } = {}) {
     super('COAP_ERR_DTLS', message, { cause: info.cause });
     this.name = 'CoapDtlsError';
+    this.reason = reason;
+    this.peer = info.peer;
+  }
+}
+
+/**
+ * The TLS handshake or connection failed (CoAP over TLS, RFC 8323). The text never contains keys.
+ * `reason`: `'untrusted'`, `'expired'`, `'name-mismatch'`, `'cn-rejected'`, `'client-cert-required'`, `'bad-psk'`,
+ * `'identity-hint-rejected'`, `'handshake-timeout'`, `'alert'`, `'closed-by-peer'`.
+ */
+export class CoapTlsError extends CoapError {
+  /** @internal */
+  static override readonly [kClassBrand]: string = 'CoapTlsError';
+
+  /** What probably failed (see the class description). */
+  readonly reason: string;
+  readonly peer: PeerAddress | undefined;
+  constructor(reason: string, message: string, info: { peer?: PeerAddress; cause?: unknown } = {}) {
+    super('COAP_ERR_TLS', message, { cause: info.cause });
+    this.name = 'CoapTlsError';
     this.reason = reason;
     this.peer = info.peer;
   }

@@ -257,7 +257,7 @@ describe('ClientSession over a datagram transport', () => {
 
   it('rejects unsupported schemes with a clear error', () => {
     const ctx = new CoapContext();
-    expect(() => ctx.newClientSession({ server: 'coap+tcp://127.0.0.1' })).toThrow('coap+tcp:// is not supported by this version');
+    expect(() => ctx.newClientSession({ server: 'coap+ws://127.0.0.1' })).toThrow("no ws transport is registered: import from 'rxcoap/node'");
   });
 
   it('makes new messages wait, not reuse a MID, once all 65,536 were used within EXCHANGE_LIFETIME', () => {

@@ -16,6 +16,8 @@ import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
 import { createStack, type FailureWatcher, type Stack } from './pipeline';
+import type { ReliableOptions } from './reliable-stack';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../codec/stream-codec';
 import { shareLatest } from './share-latest';
 import { RefCount } from './refcount';
 import { buildRequest, checkObserveInit, type RequestInit } from './request-init';
@@ -39,6 +41,10 @@ export interface SessionConfig {
   readonly mtu: number;
   /** Security overhead per datagram before the handshake tells the real one. */
   readonly frameOverhead: number;
+  /** A reliable transport (TCP, TLS, WebSockets): signaling instead of the message layer. */
+  readonly reliable?: boolean;
+  /** Signaling settings (CSM timeout, keepalive) for reliable transports. */
+  readonly signaling?: ReliableOptions;
   readonly blockMode: Required<BlockMode>;
   readonly maxBlockSize: number;
   readonly maxBodySize: number;
@@ -72,6 +78,8 @@ const NO_INIT: ShorthandInit = {};
 
 /** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
 const UDP_HEADER = 4;
+/** Largest RFC 8323 §3.2 frame header before the token. */
+const STREAM_HEADER = 6;
 
 /** A CoAP client session to one server. */
 export class ClientSession {
@@ -85,6 +93,10 @@ export class ClientSession {
   #mtu: number;
   #ready: ReplaySubject<Stack> | undefined;
   #stack: Stack | undefined;
+  /** The stack while it waits to be ready (the server's CSM). */
+  #connecting: Stack | undefined;
+  /** Our address on the connection, for the 'connected' event. */
+  #local: import('../errors').PeerAddress | undefined;
   #connection: Subscription | undefined;
   #closed = false;
   /** Whether closing sends deregistrations (release's `cancelObservations`). */
@@ -271,12 +283,15 @@ export class ClientSession {
   }
 
   /**
-   * Largest CoAP message this session sends (libcoap `coap_session_max_pdu_size`): the MTU minus the (D)TLS
-   * overhead minus the 4-byte header.
+   * Largest CoAP message this session sends, header excluded (libcoap `coap_session_max_pdu_size`). Datagrams:
+   * the MTU minus the (D)TLS overhead minus the 4-byte header. Reliable transports: the server's CSM
+   * Max-Message-Size (1152 before it arrives, RFC 8323 §5.3.1) minus the largest frame header.
    */
   maxPduSize(): number {
-    const overhead = this.#stack?.frameOverhead ?? this.#config.frameOverhead;
-    return Math.max(0, this.#mtu - overhead - UDP_HEADER);
+    const stack = this.#stack;
+    if (stack !== undefined) return stack.maxPduSize(this.#mtu);
+    if (this.#config.reliable) return DEFAULT_MAX_MESSAGE_SIZE - STREAM_HEADER;
+    return Math.max(0, this.#mtu - this.#config.frameOverhead - UDP_HEADER);
   }
 
   /** Adds a reference (libcoap `coap_session_reference`); returns the new count. */
@@ -349,6 +364,29 @@ export class ClientSession {
     return options;
   }
 
+  /**
+   * @internal The stack can carry requests (for reliable transports: the server's CSM arrived, RFC 8323 §5.3,
+   * so every request is sized by its Max-Message-Size).
+   */
+  stackReady(stack: Stack): void {
+    if (this.#connecting !== stack) return;
+    this.#connecting = undefined;
+    this.#stack = stack;
+    const transport = stack.peer;
+    this.#emit({ type: 'connected', local: this.#local ?? transport, remote: transport });
+    // Connected: requests use #stack directly; the ReplaySubject is only for those that waited (and no
+    // long-lived closure holds it).
+    const waiting = this.#ready;
+    this.#ready = undefined;
+    waiting?.next(stack);
+    waiting?.complete();
+  }
+
+  /** @internal The stack failed by itself (a Release, an Abort, a CSM or keepalive timeout): tear down. */
+  stackFailed(error: unknown): void {
+    this.#fail(error);
+  }
+
   /** One callback for the stack's and block-wise events. */
   readonly #onEvent = (event: SessionEvent | MessageLayerEvent): void => this.#emit(event);
 
@@ -369,31 +407,32 @@ export class ClientSession {
     const { logger } = this.#config;
     this.#connection = this.#config.transport().subscribe({
       next: (transport) => {
-        const traced = logger?.pdu === undefined ? transport : tracedTransport(transport, logger.pdu.bind(logger));
+        this.#local = transport.local;
+        // Datagrams are traced as they pass; a reliable stack traces each message after deframing.
+        const traceFrames = logger?.pdu === undefined || transport.reliable ? undefined : logger.pdu.bind(logger);
+        const traced = traceFrames === undefined ? transport : tracedTransport(transport, traceFrames);
         // The session reports its own 'closed' (with the reason); the rest of the transport's events pass through.
         transport.events$.subscribe((event) => {
           if (event.type !== 'closed' && event.type !== 'connected') this.#emit(event);
         });
         try {
-          this.#stack = createStack(traced, {
+          const stack = createStack(traced, {
             sizeLimit: this,
             params: this.#config.params,
             scheduler: this.#config.scheduler,
             random: this.#config.random,
             tokenGenerator: this.#config.tokenGenerator,
             onEvent: this.#onEvent,
+            owner: this,
+            reliable: this.#config.signaling,
+            trace: logger?.pdu === undefined || !transport.reliable ? undefined : logger.pdu.bind(logger),
           });
+          this.#connecting = stack;
+          // A datagram stack is ready at once; a reliable one once the server's CSM is in (it calls stackReady).
+          if (!stack.reliable) this.stackReady(stack);
         } catch (error) {
           this.#fail(error);
-          return;
         }
-        this.#emit({ type: 'connected', local: transport.local, remote: transport.remote });
-        // Connected: requests use #stack directly; the ReplaySubject is only for those that waited (and no
-        // long-lived closure holds it).
-        const waiting = this.#ready;
-        this.#ready = undefined;
-        waiting?.next(this.#stack);
-        waiting?.complete();
       },
       error: (error) => this.#fail(error),
     });
@@ -403,8 +442,9 @@ export class ClientSession {
     const ready = this.#ready;
     this.#emit({ type: 'failed', error: error as Error });
     this.#config.logger?.warn?.(`session to ${this.#config.server} failed: ${(error as Error).message}`);
-    const stack = this.#stack;
+    const stack = this.#stack ?? this.#connecting;
     this.#stack = undefined;
+    this.#connecting = undefined;
     this.#connection?.unsubscribe();
     this.#connection = undefined;
     this.#ready = undefined; // the next request connects again
@@ -433,10 +473,12 @@ export class ClientSession {
     this.#liveObservations = undefined;
     for (const subscription of this.#detached ?? []) subscription.unsubscribe();
     this.#detached = undefined;
-    const stack = this.#stack;
+    const stack = this.#stack ?? this.#connecting;
     const ready = this.#ready;
     this.#stack = undefined;
+    this.#connecting = undefined;
     this.#ready = undefined;
+    stack?.close(); // RFC 8323 §5.5: a Release on reliable transports
     stack?.fail(new CoapSessionClosedError());
     // Work still waiting for the connection ends too (it would wait forever otherwise).
     ready?.error(new CoapSessionClosedError('the session was closed before it connected'));

@@ -9,6 +9,7 @@ import type { TransmissionParameters } from '../message-layer/transmission-param
 import type { TransportFactory } from '../transport/transport';
 import type { BlockModeFlags, BlockModeOptions } from './block-mode';
 import type { CoapProto } from './transport-registry';
+import type { PkiCredentials } from './pki-options';
 import { checkBlockSize, checkInteger, checkOptionalFunction, checkOptionalInteger, checkRecord, describeValue, invalidArgument, isRecord } from './validate';
 
 export { BlockMode, type BlockModeFlags, type BlockModeOptions, type ResolvedBlockMode } from './block-mode';
@@ -50,8 +51,11 @@ export interface CoapLogger {
   debug?(message: string): void;
   info?(message: string): void;
   warn?(message: string): void;
-  /** Called with every datagram sent and received when present (for `-v 7` style tracing). */
-  pdu?(direction: 'sent' | 'received', frame: Uint8Array): void;
+  /**
+   * Called with every message sent and received when present (for `-v 7` style tracing): a datagram, or one
+   * RFC 8323 frame (`framing` `'stream'`) or WebSocket message (`'websocket'`) on reliable transports.
+   */
+  pdu?(direction: 'sent' | 'received', frame: Uint8Array, framing?: 'datagram' | 'stream' | 'websocket'): void;
 }
 
 /** Defaults a context gives its sessions. */
@@ -71,6 +75,10 @@ export interface CoapContextOptions {
   readonly maxBodySize?: number;
   /** Default PSK for `newClientSessionPsk` calls that give none. */
   readonly psk?: PskCredentials;
+  /** Default certificate credentials of `newClientSessionPki` sessions. */
+  readonly pki?: PkiCredentials;
+  /** Default keepalive of reliable sessions, in seconds (see `ClientSessionOptions.keepalive`). */
+  readonly keepalive?: number;
   readonly logger?: CoapLogger;
   /** Jitter and initial message ID source, uniform in [0, 1). @defaultValue Math.random */
   readonly random?: () => number;
@@ -104,14 +112,27 @@ export interface ClientSessionOptions {
   readonly tokenLength?: number;
   /** Replace the socket with any transport (a fake one in tests, a custom tunnel). */
   readonly transport?: TransportFactory;
-  /** Maximum observations re-registered after Max-Age runs out; see observe. */
   readonly logger?: CoapLogger;
+  /**
+   * Reliable transports (TCP, TLS, WebSockets): send a Ping after this many seconds without anything from the
+   * server, and fail the session after 3 unanswered (libcoap `coap_context_set_keepalive`). 0 = off. The context's
+   * value when absent.
+   */
+  readonly keepalive?: number;
+  /** Reliable transports: how long to wait for the server's CSM (and a Pong), in milliseconds. @defaultValue 10000 */
+  readonly csmTimeout?: number;
 }
 
 /** Options of `ctx.newClientSessionPsk()`. */
 export interface ClientSessionPskOptions extends ClientSessionOptions {
   /** Credentials; the context's `psk` when absent. */
   readonly psk?: PskCredentials;
+}
+
+/** Options of `ctx.newClientSessionPki()`. */
+export interface ClientSessionPkiOptions extends ClientSessionOptions {
+  /** Certificate credentials and verification rules; the context's `pki` when absent. */
+  readonly pki?: PkiCredentials;
 }
 
 const encoder = new TextEncoder();
@@ -246,7 +267,7 @@ export function checkContextOptions(options: unknown): asserts options is CoapCo
   if (context.mtu !== undefined) checkMtu(context.mtu);
 }
 
-const PROTOS: ReadonlySet<string> = new Set<CoapProto>(['udp', 'dtls']);
+const PROTOS: ReadonlySet<string> = new Set<CoapProto>(['udp', 'dtls', 'tcp', 'tls', 'ws', 'wss']);
 
 /** A host for `{ host, port }`: a name or an IP address, not a URI part or `host:port`. */
 function checkHost(host: unknown, field: string): asserts host is string {
@@ -277,5 +298,11 @@ export function checkSessionOptions(options: unknown): ClientSessionPskOptions {
   checkTokenLength(session.tokenLength, 'tokenLength');
   checkOptionalFunction(session.transport, 'transport');
   checkLogger(session.logger, 'logger');
+  if (session.keepalive !== undefined && (typeof session.keepalive !== 'number' || !(session.keepalive >= 0) || session.keepalive > 86_400)) {
+    throw invalidArgument('keepalive', 'must be a number of seconds in 0..86400', session.keepalive);
+  }
+  if (session.csmTimeout !== undefined && (typeof session.csmTimeout !== 'number' || !(session.csmTimeout > 0) || session.csmTimeout > 0x7fffffff)) {
+    throw invalidArgument('csmTimeout', 'must be a positive number of milliseconds', session.csmTimeout);
+  }
   return session;
 }

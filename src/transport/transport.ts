@@ -17,6 +17,14 @@ export type TransportEvent =
   | { readonly type: 'dtls-retry'; readonly attempt: number; readonly delay: number; readonly reason: string }
   | { readonly type: 'closed'; readonly reason: string };
 
+/**
+ * How CoAP messages sit in the frames of a transport, which picks the framing step under the stack:
+ * - `'datagram'`: one frame is one RFC 7252 message (udp, dtls, unix-dgram);
+ * - `'stream'`: frames are chunks of a byte stream of RFC 8323 §3.2 frames, cut anywhere (tcp, tls, unix stream);
+ * - `'websocket'`: one frame is one RFC 8323 §4 message (ws, wss).
+ */
+export type Framing = 'datagram' | 'stream' | 'websocket';
+
 /** An open connection to one peer. */
 export interface Transport {
   /** Frames received from the peer (and only from the peer: datagrams from other addresses are dropped here). */
@@ -29,6 +37,8 @@ export interface Transport {
   readonly maxFrameOverhead: number;
   /** True for byte streams / WS (no message layer), false for datagrams. */
   readonly reliable: boolean;
+  /** How messages are framed; absent means `'datagram'` when not reliable and `'stream'` when reliable. */
+  readonly framing?: Framing;
   /** Our side of the connection. */
   readonly local: PeerAddress;
   /** The peer. */

@@ -1,0 +1,127 @@
+/**
+ * The datagram stack (udp, dtls, unix-dgram): the message layer (CON/NON, MIDs, retransmission, dedup) under
+ * the exchanges. A plain object that observes the transport's frames (not a subclass of rxjs's Subscriber,
+ * whose constructor is internal in rxjs 8).
+ */
+import { Observable, type SchedulerLike } from 'rxjs';
+import { CoapDecodeError } from '../errors';
+import { transmitWith, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
+import { TokenMatcher } from '../exchange/token-matcher';
+import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
+import { randomMessageId } from '../message-layer/message-id';
+import type { Transport } from '../transport/transport';
+import { FailureWatchers, type FailureWatcher } from './failure-watchers';
+import type { Stack, StackConfig } from './pipeline';
+
+/** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
+const UDP_HEADER = 4;
+
+/**
+ * The message layer under the exchanges. A class, not closures: it exists once per session, and it is itself
+ * the observer of the transport's frames, so an idle session holds few objects.
+ */
+export class DatagramStack implements Stack {
+  readonly tokens: TokenMatcher;
+  readonly scheduler: SchedulerLike;
+  readonly responseTimeout: number;
+  readonly nonTimeout: number;
+  readonly peer: Transport['remote'];
+  readonly frameOverhead: number;
+  readonly reliable = false;
+  readonly #messages: MessageLayer;
+  readonly #onEvent: (event: MessageLayerEvent) => void;
+  readonly #watchers = new FailureWatchers();
+  readonly #frames: { unsubscribe(): void } | undefined;
+
+  constructor(transport: Transport, config: StackConfig) {
+    const tokens = (this.tokens = new TokenMatcher(config.tokenGenerator));
+    this.scheduler = config.scheduler;
+    this.responseTimeout = config.params.separateResponseTimeout;
+    this.nonTimeout = config.params.nonTimeout;
+    this.peer = transport.remote;
+    this.frameOverhead = transport.maxFrameOverhead;
+    this.#onEvent = config.onEvent;
+    this.#messages = new MessageLayer({
+      transport,
+      router: tokens,
+      params: config.params,
+      scheduler: config.scheduler,
+      random: config.random,
+      firstMessageId: config.firstMessageId ?? randomMessageId(),
+      sizeLimit: config.sizeLimit,
+      onEvent: config.onEvent,
+      peer: transport.remote,
+      onIdle: () => this.#compact(),
+    });
+    this.#frames = transport.frames$.subscribe(this);
+  }
+
+  /** A frame from the transport (this object is the observer of `frames$`). */
+  next(frame: Uint8Array): void {
+    try {
+      this.#messages.receive(frame);
+    } catch (error) {
+      // The layers below stop every throw; should one get through, it is a bad packet, not a torn-down session.
+      this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the datagram could not be processed: ${(error as Error)?.message ?? error}`));
+    }
+  }
+
+  reportBadPacket(error: CoapDecodeError): void {
+    this.#onEvent({ type: 'bad-packet', error });
+  }
+
+  /** The transport ended its frames: the connection is gone (its factory reports why). */
+  complete(): void {}
+
+  error(): void {}
+
+  send(request: OutgoingRequest, confirmable: boolean, callbacks: SendCallbacks): () => void {
+    return confirmable ? this.#messages.sendConfirmable(request, callbacks) : this.#messages.sendNonConfirmable(request, callbacks);
+  }
+
+  transmit(request: OutgoingRequest, confirmable: boolean): Observable<never> {
+    return transmitWith(this, request, confirmable);
+  }
+
+  ping(): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const started = this.scheduler.now();
+      return this.#messages.ping({
+        acknowledged: () => {
+          subscriber.next(this.scheduler.now() - started);
+          subscriber.complete();
+        },
+        failed: (error) => subscriber.error(error),
+      });
+    });
+  }
+
+  watch(watcher: FailureWatcher): void {
+    this.#watchers.watch(watcher);
+  }
+
+  unwatch(watcher: FailureWatcher): void {
+    this.#watchers.unwatch(watcher);
+  }
+
+  /** RFC 7252 §4.6 via libcoap: the MTU less the security overhead less the 4-byte header. */
+  maxPduSize(mtu: number): number {
+    return Math.max(0, mtu - this.frameOverhead - UDP_HEADER);
+  }
+
+  /** Idle: drop the tables that are empty (heap per idle session matters with thousands of sessions). */
+  #compact(): void {
+    this.tokens.compact();
+    this.#watchers.compact();
+  }
+
+  /** Datagrams need no goodbye: the observations sent their deregistrations already. */
+  close(): void {}
+
+  fail(error: unknown): void {
+    if (this.#watchers.failed) return;
+    this.#frames?.unsubscribe(); // stop receiving
+    this.#messages.close();
+    this.#watchers.fail(error);
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * The reliable stack (tcp, tls, ws, wss; RFC 8323): no message types, MIDs, ACKs or retransmission; signaling
+ * instead. The framing step its transport names turns frames into PDUs (a byte stream through the
+ * `StreamDeframer`, or one WebSocket message per PDU).
+ *
+ *   connect ──► our CSM ──► (requests wait) ──► peer's CSM ──► requests flow, many outstanding
+ *                                   │ csmTimeout                    │ Ping ◄─► Pong, Release, Abort
+ *                                   ▼                               ▼
+ *                     CoapTransportError 'csm-timeout'     every exchange fails at once on loss
+ *
+ * libcoap's server sends its CSM at once and holds every response until it has ours, so ours goes first.
+ * A malformed frame cannot be skipped on a stream: we send Abort (7.05) with a diagnostic and close.
+ */
+import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { CoapDecodeError, CoapEncodeError, CoapTimeoutError, CoapTransportError, type PeerAddress } from '../errors';
+import { encodeStreamFrame, StreamDeframer } from '../codec/stream-codec';
+import { decodeWsMessage, encodeWsMessage } from '../codec/ws-codec';
+import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
+import { transmitWith, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
+import { tokenKey } from '../exchange/token';
+import { TokenMatcher } from '../exchange/token-matcher';
+import { BASE_CAPABILITIES, csmPdu, readCsm, type PeerCapabilities } from '../signaling/csm';
+import { pingPdu, pongFor } from '../signaling/ping-pong';
+import { abortedError, abortPdu, releasedError, releasePdu } from '../signaling/release-abort';
+import type { Framing, Transport } from '../transport/transport';
+import { FailureWatchers, type FailureWatcher } from './failure-watchers';
+import type { Stack, StackConfig } from './pipeline';
+
+/** Signaling settings of a reliable session. */
+export interface ReliableOptions {
+  /** How long to wait for the peer's CSM (and for a Pong), in milliseconds. @defaultValue 10000 */
+  readonly csmTimeout?: number;
+  /** Max-Message-Size we advertise in our CSM, and the largest frame we accept, in bytes. @defaultValue 65536 */
+  readonly maxMessageSize?: number;
+  /**
+   * libcoap `coap_context_set_keepalive`: after this many milliseconds without anything from the peer, send a
+   * Ping; 0 turns it off. @defaultValue 0
+   */
+  readonly keepalive?: number;
+  /** Unanswered keepalive Pings after which the session fails (`CoapTransportError` reason `keepalive`). @defaultValue 3 */
+  readonly keepaliveFailures?: number;
+}
+
+/** Our default Max-Message-Size: room for BERT-sized bodies without letting one peer make us buffer much. */
+export const DEFAULT_RELIABLE_MAX_MESSAGE_SIZE = 65536;
+
+/** Largest frame header before the token: Len/TKL byte, 4 bytes of extended length, code (RFC 8323 §3.2). */
+const STREAM_HEADER = 6;
+/** WebSocket frames have no length (RFC 8323 §4.2): the Len/TKL byte and the code. */
+const WS_HEADER = 2;
+
+/** A message waiting for the peer's CSM (RFC 8323 §5.3: requests flow once capabilities are known). */
+interface Queued {
+  readonly pdu: CoapPdu;
+  readonly callbacks: SendCallbacks | undefined;
+  cancelled: boolean;
+}
+
+/** A Ping waiting for its Pong. */
+interface PingWaiter {
+  readonly started: number;
+  pong(rtt: number): void;
+}
+
+/** The signaling stack under the exchanges for one reliable connection. */
+export class ReliableStack implements Stack {
+  readonly tokens: TokenMatcher;
+  readonly scheduler: SchedulerLike;
+  readonly responseTimeout: number;
+  readonly nonTimeout: number;
+  readonly peer: PeerAddress;
+  readonly frameOverhead = 0;
+  readonly reliable = true;
+  readonly #transport: Transport;
+  readonly #framing: Framing;
+  readonly #config: StackConfig;
+  readonly #deframer: StreamDeframer | undefined;
+  readonly #watchers = new FailureWatchers();
+  readonly #csmTimeout: number;
+  #capabilities: PeerCapabilities = BASE_CAPABILITIES;
+  #csmReceived = false;
+  #queue: Queued[] | undefined = [];
+  #csmTimer: Subscription | undefined;
+  #keepaliveTimer: Subscription | undefined;
+  #unansweredKeepalives = 0;
+  #receivedSinceCheck = false;
+  #pings: Map<string, PingWaiter> | undefined;
+  #frames: Subscription | undefined;
+  #dead = false;
+
+  constructor(transport: Transport, framing: Framing, config: StackConfig) {
+    this.tokens = new TokenMatcher(config.tokenGenerator);
+    this.scheduler = config.scheduler;
+    this.responseTimeout = config.params.separateResponseTimeout;
+    this.nonTimeout = config.params.nonTimeout;
+    this.peer = transport.remote;
+    this.#transport = transport;
+    this.#framing = framing;
+    this.#config = config;
+    const options = config.reliable ?? {};
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_RELIABLE_MAX_MESSAGE_SIZE;
+    this.#csmTimeout = options.csmTimeout ?? 10_000;
+    if (framing === 'stream') this.#deframer = new StreamDeframer({ maxMessageSize });
+    this.#frames = transport.frames$.subscribe(this);
+    // RFC 8323 §5.3: the CSM is the first message on the connection. Block-Wise-Transfer: we do block-wise.
+    this.#write(csmPdu(maxMessageSize, true));
+    this.#csmTimer = this.scheduler.schedule(() => {
+      this.#csmTimer = undefined;
+      this.#die(new CoapTransportError(`no CSM from ${formatPeer(this.peer)} within ${this.#csmTimeout} ms`, { peer: this.peer, reason: 'csm-timeout' }));
+    }, this.#csmTimeout);
+    const keepalive = options.keepalive ?? 0;
+    if (keepalive > 0) this.#armKeepalive(keepalive, options.keepaliveFailures ?? 3);
+  }
+
+  /** The peer's capabilities (its CSM, or RFC 8323's base values before it). */
+  get capabilities(): PeerCapabilities {
+    return this.#capabilities;
+  }
+
+  /** A frame from the transport: a chunk of the byte stream, or one WebSocket message. */
+  next(frame: Uint8Array): void {
+    if (this.#dead) return;
+    this.#receivedSinceCheck = true;
+    let pdus: CoapPdu[];
+    try {
+      pdus = this.#deframer !== undefined ? this.#deframer.push(frame) : [decodeWsMessage(frame)];
+    } catch (error) {
+      this.#abort(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', String(error), { fatal: true }));
+      return;
+    }
+    for (let i = 0; i < pdus.length && !this.#dead; i++) {
+      try {
+        this.#receive(pdus[i]);
+      } catch (error) {
+        // The exchanges guard their handlers; should a throw get through, it is a bad message, not a crash.
+        this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
+      }
+    }
+  }
+
+  complete(): void {}
+
+  error(): void {}
+
+  reportBadPacket(error: CoapDecodeError): void {
+    this.#config.onEvent({ type: 'bad-packet', error });
+  }
+
+  send(request: OutgoingRequest, _confirmable: boolean, callbacks: SendCallbacks): () => void {
+    // RFC 8323 §2.2: no CON/NON on reliable transports; "sent" is as acknowledged as it gets.
+    return this.#submit({ type: 0, code: request.code, messageId: 0, token: request.token, options: request.options, payload: request.payload }, callbacks);
+  }
+
+  /** Sends `pdu` now, or once the peer's CSM is in (requests wait for it). Returns the canceller. */
+  #submit(pdu: CoapPdu, callbacks: SendCallbacks): () => void {
+    if (!this.#csmReceived) {
+      const queued: Queued = { pdu, callbacks, cancelled: false };
+      (this.#queue ??= []).push(queued);
+      return () => {
+        queued.cancelled = true;
+      };
+    }
+    this.#sendNow(pdu, callbacks);
+    return noop;
+  }
+
+  transmit(request: OutgoingRequest, confirmable: boolean): Observable<never> {
+    return transmitWith(this, request, confirmable);
+  }
+
+  /** RFC 8323 §5.4: Ping, answered by a Pong with the same token; emits the round trip in milliseconds. */
+  ping(): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const token = this.tokens.newToken();
+      const key = tokenKey(token);
+      const pings = (this.#pings ??= new Map<string, PingWaiter>());
+      pings.set(key, {
+        started: this.scheduler.now(),
+        pong: (rtt) => {
+          subscriber.next(rtt);
+          subscriber.complete();
+        },
+      });
+      const timer = this.scheduler.schedule(() => {
+        subscriber.error(new CoapTimeoutError(`no Pong within ${this.#csmTimeout} ms`, { peer: this.peer, token: tokenToHex(token), elapsed: this.#csmTimeout }));
+      }, this.#csmTimeout);
+      const cancel = this.#submit(pingPdu(token), { acknowledged: noop, failed: (error) => subscriber.error(error) });
+      return () => {
+        cancel();
+        timer.unsubscribe();
+        pings.delete(key);
+      };
+    });
+  }
+
+  watch(watcher: FailureWatcher): void {
+    this.#watchers.watch(watcher);
+  }
+
+  unwatch(watcher: FailureWatcher): void {
+    this.#watchers.unwatch(watcher);
+  }
+
+  /** The peer's Max-Message-Size less the largest header (RFC 8323 §5.3.1 counts the whole message). */
+  maxPduSize(_mtu: number): number {
+    return Math.max(0, this.#capabilities.maxMessageSize - (this.#framing === 'stream' ? STREAM_HEADER : WS_HEADER));
+  }
+
+  /** RFC 8323 §5.5: closing on purpose, we say so with a Release before the connection closes. */
+  close(): void {
+    if (this.#dead) return;
+    this.#write(releasePdu());
+  }
+
+  fail(error: unknown): void {
+    if (this.#watchers.failed) return;
+    this.#dead = true;
+    this.#stopTimers();
+    this.#frames?.unsubscribe();
+    this.#queue = undefined;
+    this.#pings = undefined;
+    this.#watchers.fail(error);
+  }
+
+  #receive(pdu: CoapPdu): void {
+    this.#trace('received', pdu);
+    const code = pdu.code;
+    if (code >> 5 === 7) {
+      this.#signal(pdu);
+      return;
+    }
+    if (code === 0) return; // RFC 8323 §3.4: an Empty message is ignored (a keepalive of sorts)
+    if (code >> 5 === 0) return; // a request from the server: this client serves no resources
+    // RFC 8323 §3: no RST on reliable transports; a response for no live exchange is dropped.
+    if (!this.tokens.route(pdu)) this.#config.onEvent({ type: 'rejected', messageId: 0 });
+  }
+
+  #signal(pdu: CoapPdu): void {
+    switch (pdu.code) {
+      case SignalCode.CSM:
+        this.#capabilities = readCsm(pdu, this.#capabilities);
+        if (!this.#csmReceived) {
+          this.#csmReceived = true;
+          this.#csmTimer?.unsubscribe();
+          this.#csmTimer = undefined;
+          const queue = this.#queue ?? [];
+          this.#queue = undefined;
+          for (const queued of queue) if (!queued.cancelled && !this.#dead) this.#sendNow(queued.pdu, queued.callbacks);
+          this.#config.owner?.stackReady(this);
+        }
+        return;
+      case SignalCode.Ping:
+        this.#write(pongFor(pdu));
+        return;
+      case SignalCode.Pong: {
+        this.#unansweredKeepalives = 0;
+        const key = tokenKey(pdu.token);
+        const waiter = this.#pings?.get(key);
+        if (waiter === undefined) return;
+        this.#pings!.delete(key);
+        waiter.pong(this.scheduler.now() - waiter.started);
+        return;
+      }
+      case SignalCode.Release:
+        this.#die(releasedError(pdu, this.peer));
+        return;
+      case SignalCode.Abort:
+        this.#die(abortedError(pdu, this.peer));
+        return;
+      default:
+        return; // RFC 8323 §5: unknown signals are ignored
+    }
+  }
+
+  #sendNow(pdu: CoapPdu, callbacks: SendCallbacks | undefined): void {
+    let frame: Uint8Array;
+    try {
+      frame = this.#encode(pdu);
+      const limit = this.#capabilities.maxMessageSize;
+      if (frame.length > limit) {
+        throw new CoapEncodeError(`a message of ${frame.length} bytes is larger than the peer's Max-Message-Size of ${limit} bytes (RFC 8323 §5.3.1): send the body block-wise`);
+      }
+    } catch (error) {
+      callbacks?.failed(error);
+      return;
+    }
+    this.#trace('sent', pdu, frame);
+    this.#transport.send(frame);
+    callbacks?.acknowledged();
+  }
+
+  /** Writes a signaling message (no size check: they are small, and the CSM must go before the peer's). */
+  #write(pdu: CoapPdu): void {
+    const frame = this.#encode(pdu);
+    this.#trace('sent', pdu, frame);
+    this.#transport.send(frame);
+  }
+
+  #encode(pdu: CoapPdu): Uint8Array {
+    return this.#framing === 'stream' ? encodeStreamFrame(pdu) : encodeWsMessage(pdu);
+  }
+
+  #trace(direction: 'sent' | 'received', pdu: CoapPdu, frame?: Uint8Array): void {
+    const trace = this.#config.trace;
+    if (trace !== undefined) trace(direction, frame ?? this.#encode(pdu), this.#framing);
+  }
+
+  /** RFC 8323 §5.6: a stream we cannot parse is aborted with a diagnostic, then closed. */
+  #abort(error: CoapDecodeError): void {
+    this.reportBadPacket(error);
+    try {
+      this.#write(abortPdu(error.message));
+    } catch {
+      // the diagnostic is our own text: it encodes; nothing else to do if it does not
+    }
+    this.#die(error);
+  }
+
+  /** The connection cannot go on: the session tears it down (and fails every exchange). */
+  #die(error: unknown): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    const owner = this.#config.owner;
+    if (owner !== undefined) owner.stackFailed(error);
+    else this.fail(error);
+  }
+
+  /**
+   * libcoap keepalive: one timer per interval. A Ping goes out when nothing came from the peer during the last
+   * interval; after `failures` unanswered ones the peer is taken for dead (a silent peer never leaves a session
+   * "connected" forever).
+   */
+  #armKeepalive(interval: number, failures: number): void {
+    this.#keepaliveTimer = this.scheduler.schedule(() => {
+      if (this.#dead) return;
+      if (this.#receivedSinceCheck) this.#unansweredKeepalives = 0;
+      else if (++this.#unansweredKeepalives > failures) {
+        this.#die(new CoapTransportError(`${formatPeer(this.peer)} answered none of ${failures} keepalive pings`, { peer: this.peer, reason: 'keepalive' }));
+        return;
+      } else if (this.#csmReceived) this.#write(pingPdu(this.tokens.newToken()));
+      this.#receivedSinceCheck = false;
+      this.#armKeepalive(interval, failures);
+    }, interval);
+  }
+
+  #stopTimers(): void {
+    this.#csmTimer?.unsubscribe();
+    this.#csmTimer = undefined;
+    this.#keepaliveTimer?.unsubscribe();
+    this.#keepaliveTimer = undefined;
+  }
+}
+
+
+function noop(): void {}
+
+function formatPeer(peer: PeerAddress): string {
+  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
+}
