@@ -7,12 +7,17 @@ describe('chooseBlockSzx', () => {
     expect(chooseBlockSzx(1148, 30)).toBe(6);
   });
 
-  it('picks the largest power of two that fits with header, token, options, Block option and marker', () => {
-    // 4 header + 20 overhead + 5 Block option + 1 marker = 30 bytes around the block.
-    expect(chooseBlockSzx(30 + 256, 20)).toBe(4);
-    expect(chooseBlockSzx(30 + 255, 20)).toBe(3);
-    expect(chooseBlockSzx(30 + 64, 20)).toBe(2);
-    expect(chooseBlockSzx(30 + 16, 20)).toBe(0);
+  it('picks the largest power of two that fits with token, options, Block option and marker (maxPduSize excludes the header)', () => {
+    // 20 overhead + 5 Block option + 1 marker = 26 bytes around the block.
+    expect(chooseBlockSzx(26 + 256, 20)).toBe(4);
+    expect(chooseBlockSzx(26 + 255, 20)).toBe(3);
+    expect(chooseBlockSzx(26 + 64, 20)).toBe(2);
+    expect(chooseBlockSzx(26 + 16, 20)).toBe(0);
+  });
+
+  it('gives 1024-byte blocks at MTUs 1082-1085, where the header was once taken off twice (issue 17)', () => {
+    // MTU 1082 on UDP: maxPduSize 1078 = 1024 + 26 (overhead 20) + 28 to spare.
+    for (const mtu of [1082, 1083, 1084, 1085]) expect(chooseBlockSzx(mtu - 4, 20)).toBe(6);
   });
 
   it('falls back to 16-byte blocks when nothing fits', () => {

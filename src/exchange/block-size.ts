@@ -1,18 +1,17 @@
 /**
  * Block size from the path MTU (RFC 7959 §2.2, libcoap `coap_add_data_large_*`): the largest power of two
- * 16..1024 whose block, with the message's header, token and options, still fits in one CoAP message.
+ * 16..1024 whose block, with the message's token and options, still fits in one CoAP message. The stack owns the
+ * header: `maxPduSize` (libcoap `coap_session_max_pdu_size`) already excludes it (4 bytes over UDP, the frame
+ * header on TCP/TLS/WebSockets).
  *
- *   +--------+-------+---------+--------------+---+------------------+
- *   | header | token | options | Block option | FF| block payload    |   <= maxPduSize
- *   |   4    |  TKL  |   ...   |   <= 5       | 1 | 16 << SZX        |
- *   +--------+-------+---------+--------------+---+------------------+
+ *   (header) +-------+---------+--------------+---+------------------+
+ *            | token | options | Block option | FF| block payload    |   <= maxPduSize
+ *            |  TKL  |   ...   |   <= 5       | 1 | 16 << SZX        |
+ *            +-------+---------+--------------+---+------------------+
  */
 import { blockSize, sizeToSzx } from '../codec/block';
 import { optionsAndPayloadSize } from '../codec/options';
 import { EMPTY_BYTES, type CoapOption } from '../codec/pdu';
-
-/** RFC 7252 §3: the fixed header. */
-export const COAP_HEADER_SIZE = 4;
 
 /** A Block1/Block2 option at its largest: 1 header byte, 1 delta extension byte, 3 value bytes (RFC 7959 §2.2). */
 export const MAX_BLOCK_OPTION_SIZE = 5;
@@ -34,12 +33,13 @@ export const RESPONSE_OPTIONS_ALLOWANCE = 40;
  * a Block option, the payload marker and one block fits `maxPduSize`, capped by `cap` bytes.
  * Returns 0 (16-byte blocks) when not even those fit: the smallest legal block is still the best try.
  *
- * @param maxPduSize - largest CoAP message to send, header included, in bytes
+ * @param maxPduSize - largest CoAP message to send, header excluded (`session.maxPduSize()`), in bytes
  * @param overhead - token length plus the encoded size of the options (without the Block option), in bytes
  * @param cap - largest block size wanted (the context's `maxBlockSize`, an explicit hint), in bytes
  */
 export function chooseBlockSzx(maxPduSize: number, overhead: number, cap = 1024): number {
-  const room = maxPduSize - COAP_HEADER_SIZE - overhead - MAX_BLOCK_OPTION_SIZE - PAYLOAD_MARKER_SIZE;
+  // Issue 17: the header was once taken off a second time here, so MTUs 1082-1085 got 512-byte blocks.
+  const room = maxPduSize - overhead - MAX_BLOCK_OPTION_SIZE - PAYLOAD_MARKER_SIZE;
   let szx = capToSzx(cap);
   while (szx > 0 && blockSize(szx) > room) szx--;
   return szx;

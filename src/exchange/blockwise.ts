@@ -30,7 +30,7 @@ export interface BlockwiseOptions {
   readonly confirmable?: boolean;
   /** Token of the first message (follow-ups always take fresh ones). */
   readonly token?: Uint8Array;
-  /** Largest CoAP message to send, header included, in bytes (libcoap `coap_session_max_pdu_size`). */
+  /** Largest CoAP message to send, header excluded, in bytes (libcoap `coap_session_max_pdu_size`). */
   readonly maxPduSize: number;
   /** Largest block size to use, in bytes (16..1024). */
   readonly maxBlockSize: number;
