@@ -16,8 +16,10 @@ describe('chooseBlockSzx', () => {
   });
 
   it('gives 1024-byte blocks at MTUs 1082-1085, where the header was once taken off twice (issue 17)', () => {
-    // MTU 1082 on UDP: maxPduSize 1078 = 1024 + 26 (overhead 20) + 28 to spare.
-    for (const mtu of [1082, 1083, 1084, 1085]) expect(chooseBlockSzx(mtu - 4, 20)).toBe(6);
+    // The overhead reserved for the blocks a client receives: token 8 + RESPONSE_OPTIONS_ALLOWANCE 40 = 48.
+    // MTU 1082 on UDP: maxPduSize 1078 = 48 + 5 Block option + 1 marker + 1024 exactly.
+    for (const mtu of [1082, 1083, 1084, 1085]) expect(chooseBlockSzx(mtu - 4, 48)).toBe(6);
+    expect(chooseBlockSzx(1081 - 4, 48)).toBe(5);
   });
 
   it('falls back to 16-byte blocks when nothing fits', () => {
