@@ -5,6 +5,7 @@
  */
 export { startTestPeer } from './testing/test-peer';
 export type { TestPeer, TestPeerOptions, TestFault, TestPeerStats, TestPeerEvents, ReceivedPdu, SentPdu } from './testing/test-peer';
+export type { TestTransport, TestStreamTransport, TestTlsOptions, TestStreamFault, TestConnection } from './testing/test-peer';
 export type { TestResource, TestResponse, TestReply, TestRequest, TestHandler, NotifyType } from './testing/test-resource';
 export { startLossyProxy } from './testing/lossy-proxy';
 export type { LossyProxy, LossyProxyOptions, LossSpec, LossStats } from './testing/lossy-proxy';

@@ -135,6 +135,20 @@ describe('test peer', () => {
       expect(seen).toEqual([peer.received[0].size]);
     });
 
+    it('reports its UDP port in ports, the transport of each message, and coap:// URIs', async () => {
+      await start({ resources: [temperature] });
+      const sent: string[] = [];
+      peer.on('sent', (pdu) => sent.push(`${pdu.transport} ${pdu.size}`));
+      client.send(client.request(Method.GET, '/sensors/temperature'), peer.address.port);
+      const answer = await client.next();
+      expect(peer.ports).toEqual({ udp: peer.address.port });
+      expect(peer.connections).toEqual([]);
+      expect(peer.received.map((pdu) => pdu.transport)).toEqual(['udp']);
+      expect(sent).toEqual([`udp ${answer.bytes.length}`]);
+      expect(peer.uri('/a', 'udp')).toBe(`coap://127.0.0.1:${peer.address.port}/a`);
+      expect(() => peer.uri('/a', 'tcp')).toThrow(CoapArgumentError);
+    });
+
     it('rejects a host that is not loopback', async () => {
       await expect(startTestPeer({ host: '0.0.0.0' as '127.0.0.1' })).rejects.toBeInstanceOf(CoapArgumentError);
     });
