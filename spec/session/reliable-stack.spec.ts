@@ -175,6 +175,19 @@ describe('reliable stack (RFC 8323) over a byte stream', () => {
     });
   });
 
+  it("takes a tokenless Pong as the answer to the oldest Ping (libcoap 4.3.1 and 4.3.4 send one)", () => {
+    const { scheduler, peer, session } = setup((pdu, p) => {
+      if (pdu.code === SignalCode.Ping) scheduler.schedule(() => p.write(createPdu({ code: SignalCode.Pong })), 5);
+    });
+    scheduler.run(({ flush }) => {
+      const first = collect(session.ping());
+      const second = collect(session.ping());
+      peer.write(csm());
+      flush();
+      expect([first.values, first.done, second.values, second.done]).toEqual([[5], true, [5], true]);
+    });
+  });
+
   it('fails in-flight work at once with reason released on a Release, with Alternative-Address and Hold-Off', () => {
     const { peer, session } = setup();
     const result = collect(session.get('/x'));

@@ -254,10 +254,15 @@ export class ReliableStack implements Stack {
         return;
       case SignalCode.Pong: {
         this.#unansweredKeepalives = 0;
-        const key = tokenKey(pdu.token);
-        const waiter = this.#pings?.get(key);
+        const pings = this.#pings;
+        if (pings === undefined || pings.size === 0) return;
+        let key = tokenKey(pdu.token);
+        // RFC 8323 §5.4 says a Pong echoes the Ping's token; libcoap 4.3.1 and 4.3.4 answer with an empty one.
+        // Pongs come in order, so a tokenless Pong answers the oldest Ping waiting.
+        if (!pings.has(key) && pdu.token.length === 0) key = pings.keys().next().value as string;
+        const waiter = pings.get(key);
         if (waiter === undefined) return;
-        this.#pings!.delete(key);
+        pings.delete(key);
         waiter.pong(this.scheduler.now() - waiter.started);
         return;
       }
