@@ -62,8 +62,8 @@ MIRROR="$(
   { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*//p' | tr ' ' '\n'
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\).*/\2/p'
   } | grep -E '/debian/?$' | head -n 1 | sed 's:/*$::'
-)" || true  # no match (or no sources.list): the default below
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+)" || true
+[ -n "$MIRROR" ] || { echo "install-libcoap-4.3.4: no Debian mirror found in /etc/apt sources" >&2; exit 1; }
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 WORK="$(mktemp -d /tmp/libcoap-4.3.4.XXXXXX)"
