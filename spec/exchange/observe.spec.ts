@@ -415,6 +415,44 @@ describe('session.observe() over a datagram transport (virtual time)', () => {
     b.sub!.unsubscribe();
   });
 
+  it('caps a Max-Age of 2^32-1 s at the longest timer instead of a 1 ms busy loop (found by npm run fuzz)', () => {
+    const { scheduler, fake, session } = setup({ nextSequence: 1, maxAge: 0xffffffff });
+    // Node clamps a delay over 2^31-1 ms to 1 ms (and warns): no timer may ask for more.
+    const delays: number[] = [];
+    const schedule = scheduler.schedule.bind(scheduler);
+    scheduler.schedule = ((work: never, delay?: number, state?: never) => {
+      delays.push(delay ?? 0);
+      return schedule(work, delay, state);
+    }) as typeof scheduler.schedule;
+    scheduler.run(({ flush }) => {
+      const observation = collect(session.observe('/obs'));
+      scheduler.schedule(() => observation.sub!.unsubscribe(), 60_000);
+      flush();
+      expect(observeRequests(fake.sent, 0)).toHaveLength(1);
+      expect(texts(observation.values)).toEqual(['registered']);
+    });
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(delays).toContain(2 ** 31 - 1);
+  });
+
+  it('fails an observation whose registration was acknowledged but never answered (found by npm run fuzz)', () => {
+    const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
+    const fake = createFakeTransport({
+      scheduler,
+      // An empty ACK for the registration, and then nothing.
+      respond: (pdu) => (pdu.type === MessageType.CON ? createPdu({ type: MessageType.ACK, code: 0, messageId: pdu.messageId }) : undefined),
+    });
+    const session = new CoapContext({ scheduler, random: () => 0 }).newClientSession({ server: 'coap://127.0.0.1', transport: fake.factory });
+    scheduler.run(({ flush }) => {
+      let failedAt = -1;
+      const observation = collect(session.observe('/obs'));
+      observation.sub!.add(() => (failedAt = scheduler.now()));
+      flush();
+      expect(observation.error).toMatchObject({ name: 'CoapTimeoutError', code: 'COAP_ERR_TIMEOUT' });
+      expect(failedAt).toBe(247_000); // separateResponseTimeout (EXCHANGE_LIFETIME by default), as for any request
+    });
+  });
+
   it('sends a NON deregistration for every live observation on release, then completes it (issue 16 finding 10)', () => {
     const { fake, session } = setup();
     const a = collect(session.observe('/a'));

@@ -150,6 +150,42 @@ describe('dtlsPskTransport retry schedule (virtual time, nothing listening)', ()
   });
 });
 
+describe('dtlsPskTransport against a hostile DTLS peer (issue 16: the fuzz harness found these)', () => {
+  // Records the engine used to throw on inside its socket listener: an uncaught exception, from any sender.
+  const records: Array<[string, Uint8Array]> = [
+    ['an empty handshake fragment (RangeError: size NaN)', Uint8Array.from([0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])],
+    [
+      'handshake type 0x43 (unsupported message type 67)',
+      Uint8Array.from([0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0c, 0x43, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ],
+  ];
+
+  it.each(records)('discards %s answering the ClientHello, from the peer and from a stranger: no uncaught exception, a typed failure', async (_, record) => {
+    const server = dgram.createSocket('udp4');
+    const stranger = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => stranger.bind(0, '127.0.0.1', () => resolve()));
+    server.on('message', (_message, rinfo) => {
+      server.send(record, rinfo.port, rinfo.address);
+      stranger.send(record, rinfo.port, rinfo.address);
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => void uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const error = await errorOf({ host: '127.0.0.1', port: server.address().port, psk: { identity: IDENTITY, key: KEY }, handshakeTimeout: 300, handshakeDeadline: 1200 });
+      expect(error).toBeInstanceOf(CoapDtlsError);
+      expect((error as CoapDtlsError).reason).toBe('handshake-timeout');
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      server.close();
+      stranger.close();
+    }
+  });
+});
+
 async function freeUdpPort(): Promise<number> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));

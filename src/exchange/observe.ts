@@ -7,9 +7,11 @@ import { Observable, type Subscription } from 'rxjs';
 import { CoapDecodeError } from '../errors';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint, encodeUint } from '../codec/option-values';
-import { getOption, withOption, type CoapPdu } from '../codec/pdu';
+import { getOption, tokenToHex, withOption, type CoapPdu } from '../codec/pdu';
 import type { ExchangeContext } from './exchange-context';
 import { isFresher } from './observe-freshness';
+import { MAX_TIMER_DELAY } from '../message-layer/transmission-params';
+import { CoapTimeoutError } from '../errors';
 import { checkResponse, type RequestTemplate } from './request';
 import { CoapResponse } from './response';
 
@@ -130,6 +132,7 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
 
     const onResponse = (received: CoapPdu): boolean => {
       if (!active) return false; // RFC 7641 §3.6: a notification nobody wants gets RST
+      answered = true;
       const pdu = checkResponse(received);
       if (pdu instanceof Error) {
         if (pdu instanceof CoapDecodeError) ctx.reportBadPacket?.(pdu);
@@ -163,7 +166,8 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
       lastAt = now;
       if (options.reregister !== false) {
         const maxAge = getOption(pdu, OptionNumber.MaxAge);
-        maxAgeWait = (maxAge === undefined ? 60 : decodeUint(maxAge)) * 1000 + margin;
+        // Max-Age may say up to 2^32-1 s: timers cannot wait longer than MAX_TIMER_DELAY (Node would fire at once).
+        maxAgeWait = Math.min((maxAge === undefined ? 60 : decodeUint(maxAge)) * 1000 + margin, MAX_TIMER_DELAY);
         reregisterAt = now + maxAgeWait;
         if (silence === undefined || reregisterAt < silenceAt) {
           silence?.unsubscribe(); // a shorter Max-Age than before
@@ -186,7 +190,25 @@ export function observeExchange(ctx: ExchangeContext, request: RequestTemplate, 
     };
     options.track?.add(live);
 
-    subscriber.add(ctx.transmit(registration, confirmable).subscribe({ error: (error) => subscriber.error(error) }));
+    // The registration is acknowledged (or sent, for NON): its response may still be separate (RFC 7252
+    // §5.2.2). Like any request it fails when none comes in time, rather than waiting forever.
+    let answered = false;
+    subscriber.add(
+      ctx.transmit(registration, confirmable).subscribe({
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          if (answered || !active) return;
+          const wait = confirmable ? ctx.responseTimeout : ctx.nonTimeout;
+          subscriber.add(
+            ctx.scheduler.schedule(() => {
+              if (answered || !active) return;
+              end();
+              subscriber.error(new CoapTimeoutError('no response to the observe registration after it was acknowledged', { peer: ctx.peer, token: tokenToHex(token), elapsed: wait }));
+            }, wait),
+          );
+        },
+      }),
+    );
 
     return () => {
       options.track?.delete(live);

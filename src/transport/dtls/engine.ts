@@ -76,6 +76,31 @@ function internals(socket: DtlsEngineSocket): EngineInternals {
   return socket as unknown as EngineInternals;
 }
 
+/**
+ * Guards the engine's datagram handler: node-dtls-client parses records inside its socket's 'message' listener
+ * and throws on some malformed ones (`RangeError: size NaN` for an empty handshake fragment, `unsupported
+ * message type 67`), which would reach the process as an uncaught exception, and its socket is not connected,
+ * so any sender could do it. Datagrams not from the peer are dropped; a record the engine cannot parse is
+ * discarded, as RFC 6347 §4.1.2.7 says of invalid records (a stalled handshake is retried by the transport).
+ * Must be called right after `createSocket` (the engine adds its listener in the constructor).
+ */
+export function guardEngineInput(socket: DtlsEngineSocket, fromPeer: (rinfo: dgram.RemoteInfo) => boolean, onDiscarded?: (error: unknown) => void): void {
+  const udp = internals(socket).udp;
+  if (udp === undefined) return;
+  const listeners = udp.listeners('message') as ((message: Buffer, rinfo: dgram.RemoteInfo) => void)[];
+  udp.removeAllListeners('message');
+  udp.on('message', (message: Buffer, rinfo: dgram.RemoteInfo) => {
+    if (!fromPeer(rinfo)) return;
+    for (const listener of listeners) {
+      try {
+        listener.call(udp, message, rinfo);
+      } catch (error) {
+        onDiscarded?.(error);
+      }
+    }
+  });
+}
+
 /** The engine's UDP socket (to read the local address). */
 export function engineUdpSocket(socket: DtlsEngineSocket): dgram.Socket | undefined {
   return internals(socket).udp;

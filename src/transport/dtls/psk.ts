@@ -17,6 +17,7 @@ import {
   abortEngineSocket,
   clearEngineTimer,
   engineUdpSocket,
+  guardEngineInput,
   loadDtlsEngine,
   negotiatedCipherSuiteId,
   observeHandshake,
@@ -215,6 +216,10 @@ export function dtlsPskTransport(options: DtlsPskTransportOptions): TransportFac
           dnsLookup(hostname === unspecified ? localAddress : hostname, lookupOptions as number, callback);
         };
 
+  // Records are accepted from the peer only (the engine's socket is not connected): by port, and by address too
+  // when the server is named by an IP literal.
+  const peerLiteral = isIP(host) === 0 ? undefined : host;
+
   return () =>
     new Observable<Transport>((subscriber) => {
       const events$ = new ReplaySubject<TransportEvent>();
@@ -393,6 +398,7 @@ export function dtlsPskTransport(options: DtlsPskTransportOptions): TransportFac
         }
         socket = current;
         const isCurrent = (): boolean => socket === current;
+        guardEngineInput(current, (rinfo) => rinfo.port === port && (peerLiteral === undefined || sameAddress(rinfo.address, peerLiteral)));
 
         engineUdpSocket(current)?.once('listening', () => {
           if (!isCurrent()) return;
@@ -484,4 +490,9 @@ export function dtlsPskTransport(options: DtlsPskTransportOptions): TransportFac
         }
       };
     });
+}
+
+/** Same IP address, an IPv4-mapped IPv6 form included. */
+function sameAddress(a: string, b: string): boolean {
+  return a === b || a.replace(/^::ffff:/, '') === b.replace(/^::ffff:/, '');
 }
