@@ -19,6 +19,7 @@ import {
   checkSessionOptions,
   parseLocalInterface,
   resolvePsk,
+  resolveReconnect,
   type ClientSessionOptions,
   type ClientSessionPkiOptions,
   type ClientSessionPskOptions,
@@ -26,7 +27,7 @@ import {
   type ResolvedPsk,
 } from './session/session-options';
 import { defaultCredentials, isReliableProto, transportFor, type CoapProto } from './session/transport-registry';
-import type { PkiCredentials } from './session/pki-options';
+import { checkPki, type PkiCredentials } from './session/pki-options';
 
 /** Default path MTU (libcoap COAP_DEFAULT_MTU). */
 export const DEFAULT_MTU = 1152;
@@ -114,7 +115,8 @@ export class CoapContext {
    */
   newClientSessionPki(options: ClientSessionPkiOptions | string): ClientSession {
     const checked = checkSessionOptions(options) as ClientSessionPkiOptions;
-    const pki: PkiCredentials = checked.pki ?? this.#options.pki ?? {}; // PKI-CHECK
+    const pki: PkiCredentials = checked.pki ?? this.#options.pki ?? {};
+    checkPki(pki, checked.pki === undefined && this.#options.pki !== undefined ? 'pki (context)' : 'pki');
     return this.#newSession(checked, 'tls', { pki });
   }
 
@@ -180,7 +182,10 @@ export class CoapContext {
       throw new CoapArgumentError('coaps:// needs credentials: use newClientSessionPsk({ server, psk })', { field: 'server' });
     }
     // A secure stream without credentials verifies the server against the trusted roots (RFC 8323 §9.1, §9.2).
-    if (takes === 'psk-or-pki' && psk === undefined && pki === undefined) pki = context.pki ?? {}; // PKI-CHECK
+    if (takes === 'psk-or-pki' && psk === undefined && pki === undefined) {
+      pki = context.pki ?? {};
+      checkPki(pki, 'pki (context)');
+    }
     const scheduler = context.scheduler ?? asyncScheduler;
     const local = parseLocalInterface(options.localIf);
     const transport =
@@ -200,6 +205,7 @@ export class CoapContext {
       frameOverhead: registered?.frameOverhead ?? 0,
       reliable: registered?.reliable ?? isReliableProto(target.proto),
       signaling: { keepalive: keepalive * 1000, csmTimeout: options.csmTimeout },
+      reconnect: resolveReconnect(options.reconnect ?? context.reconnect),
       blockMode: this.#blockMode,
       maxBlockSize: context.maxBlockSize ?? 1024,
       maxBodySize: context.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,

@@ -197,8 +197,9 @@ export class CoapTransportError extends CoapError {
   readonly syscallCode: string | undefined;
   readonly peer: PeerAddress | undefined;
   /**
-   * Why, when known: `'closed-by-peer'`, `'reset'`, `'released'` (7.04), `'aborted'` (7.05), `'keepalive'` (the
-   * peer stopped answering pings), `'csm-timeout'` (no CSM from the peer in time), `'bad-frame'` (we aborted).
+   * Why, when known: `'refused'`, `'reset'`, `'closed-by-peer'`, `'unreachable'`, `'resolve-failed'`, `'bind-failed'`,
+   * `'connect-timeout'`, `'released'` (7.04), `'aborted'` (7.05), `'keepalive'` (the peer stopped answering
+   * pings), `'csm-timeout'` (no CSM from the peer in time), `'error'`.
    */
   readonly reason: string | undefined;
   /** Release: the Alternative-Address options (where to reconnect instead). */
@@ -252,8 +253,9 @@ export class CoapDtlsError extends CoapError {
 
 /**
  * The TLS handshake or connection failed (CoAP over TLS, RFC 8323). The text never contains keys.
- * `reason`: `'untrusted'`, `'expired'`, `'name-mismatch'`, `'cn-rejected'`, `'client-cert-required'`, `'bad-psk'`,
- * `'identity-hint-rejected'`, `'handshake-timeout'`, `'alert'`, `'closed-by-peer'`.
+ * `reason`: `'untrusted'`, `'expired'`, `'name-mismatch'`, `'cn-rejected'`, `'revoked'`, `'revocation-unknown'` (no
+ * usable CRL), `'client-cert-required'`, `'client-cert-rejected'`, `'bad-psk'`, `'identity-hint-rejected'`,
+ * `'handshake-timeout'`, `'handshake-failed'`, `'alert'`, `'closed-by-peer'`.
  */
 export class CoapTlsError extends CoapError {
   /** @internal */

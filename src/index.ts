@@ -1,25 +1,36 @@
 /**
- * rxcoap: the browser-safe core. Node transports (UDP, DTLS) are registered by `rxcoap/node`.
+ * rxcoap: the browser-safe core. Node transports (UDP, DTLS, TCP, TLS) are registered by `rxcoap/node`.
  * @packageDocumentation
  */
 export * from './errors';
 export { CoapContext, DEFAULT_MTU, DEFAULT_MAX_BODY_SIZE } from './context';
-export { ClientSession, type ShorthandInit } from './session/client-session';
+export { ClientSession, type ShorthandInit, type SessionState } from './session/client-session';
 export type { SessionEvent } from './session/session-events';
 export { BlockMode, type BlockModeFlags, type BlockModeOptions } from './session/block-mode';
 export type {
   BytesOrText,
   ClientSessionOptions,
+  ClientSessionPkiOptions,
   ClientSessionPskOptions,
   CoapContextOptions,
   CoapLogger,
   LocalInterface,
   PskCredentials,
   PskIdentityKey,
+  ReconnectOptions,
   ServerAddress,
 } from './session/session-options';
+export type { PkiCredentials, PkiKey, PkiMaterial } from './session/pki-options';
+export type { ReliableOptions } from './session/reliable-stack';
 export type { RequestInit, RequestOption } from './session/request-init';
-export { registerTransport, type CoapProto, type TransportMaker, type TransportTarget } from './session/transport-registry';
+export {
+  registerTransport,
+  type CoapProto,
+  type TransportCredentials,
+  type TransportMaker,
+  type TransportProperties,
+  type TransportTarget,
+} from './session/transport-registry';
 export { CoapResponse, type BlockProgress } from './exchange/response';
 export { randomTokenGenerator, sequentialTokenGenerator, type TokenGenerator } from './exchange/token';
 export {
@@ -32,7 +43,7 @@ export {
   type TransmissionParameters,
   type BaseTransmissionParameters,
 } from './message-layer/transmission-params';
-export type { Transport, TransportEvent, TransportFactory } from './transport/transport';
+export type { Framing, Transport, TransportEvent, TransportFactory } from './transport/transport';
 export * from './codec/pdu';
 export * from './codec/option-numbers';
 export * from './codec/option-values';

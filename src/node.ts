@@ -5,6 +5,8 @@
  */
 import { registerTransport } from './session/transport-registry';
 import { dtlsPskTransport } from './transport/dtls/psk';
+import { tcpTransport } from './transport/tcp';
+import { tlsTransport } from './transport/tls';
 import { udpTransport } from './transport/udp';
 
 registerTransport(
@@ -33,7 +35,34 @@ registerTransport(
   29,
 );
 
+// CoAP over TCP and TLS (RFC 8323): signaling instead of the message layer. A TLS session takes a PSK or
+// certificates; without either it verifies the server against the trusted roots.
+registerTransport(
+  'tcp',
+  (target) => tcpTransport({ host: target.host, port: target.port, localAddress: target.localAddress, localPort: target.localPort, scheduler: target.scheduler }),
+  { reliable: true, credentials: 'none' },
+);
+
+registerTransport(
+  'tls',
+  (target) =>
+    tlsTransport({
+      host: target.host,
+      port: target.port,
+      localAddress: target.localAddress,
+      localPort: target.localPort,
+      psk: target.psk,
+      pki: target.psk === undefined ? target.pki : undefined,
+      rootCas: target.rootCas,
+      scheduler: target.scheduler,
+    }),
+  { reliable: true, credentials: 'psk-or-pki' },
+);
+
 export * from './index';
 export { udpTransport, type UdpTransportOptions } from './transport/udp';
+export { tcpTransport, type TcpTransportOptions, type StreamFailureReason } from './transport/tcp';
+export { tlsTransport, DEFAULT_TLS_PSK_CIPHER_SUITES, COAP_ALPN, type TlsTransportOptions, type TlsRootCas } from './transport/tls';
+export type { CertificateFailureReason } from './transport/tls-verify';
 export { dtlsPskTransport, type DtlsPskTransportOptions, type DtlsPskCredentials } from './transport/dtls/psk';
 export { DEFAULT_PSK_CIPHER_SUITES, type DtlsPskCipherSuite } from './transport/dtls/cipher-suites';

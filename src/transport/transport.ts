@@ -15,7 +15,8 @@ export type TransportEvent =
   | { readonly type: 'connected'; readonly local: PeerAddress; readonly remote: PeerAddress }
   | { readonly type: 'dtls-connected'; readonly cipherSuite: string; readonly attempts: number }
   | { readonly type: 'dtls-retry'; readonly attempt: number; readonly delay: number; readonly reason: string }
-  | { readonly type: 'closed'; readonly reason: string };
+  | { readonly type: 'closed'; readonly reason: string }
+  | { readonly type: 'warning'; readonly message: string };
 
 /**
  * How CoAP messages sit in the frames of a transport, which picks the framing step under the stack:
