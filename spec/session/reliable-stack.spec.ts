@@ -85,7 +85,11 @@ const csm = (maxMessageSize = 1152, blockWise = false): CoapPdu =>
 const content = (request: CoapPdu, text: string, options: CoapOption[] = []): CoapPdu =>
   createPdu({ code: ResponseCode.Content, token: request.token, options, payload: encodeString(text) });
 
-function setup(answer?: (pdu: CoapPdu, peer: StreamPeer) => void, sessionOptions: { keepalive?: number; csmTimeout?: number } = {}, blockMode?: { useLibrary: boolean }) {
+function setup(
+  answer?: (pdu: CoapPdu, peer: StreamPeer) => void,
+  sessionOptions: { keepalive?: number; csmTimeout?: number; reconnect?: boolean | { initialDelay?: number; maxDelay?: number; maxAttempts?: number } } = {},
+  blockMode?: { useLibrary: boolean },
+) {
   const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
   const peer = streamPeer(answer);
   const ctx = new CoapContext({ scheduler, ...(blockMode === undefined ? {} : { blockMode }) });
@@ -318,5 +322,91 @@ describe('reliable stack (RFC 8323) over a byte stream', () => {
     const next = collect(session.get('/again'));
     peer.write(csm());
     expect(next.values.map((r) => r.text())).toEqual(['again']);
+  });
+
+  describe('reconnect (opt-in)', () => {
+    /** Registrations get a 2.05 with Observe 1; every later notification the test writes itself. */
+    const observing = (pdu: CoapPdu, peer: StreamPeer): void => {
+      if (pdu.code === Method.GET) {
+        const observe = pdu.options.find((o) => o.number === 6);
+        if (observe !== undefined && decodeUint(observe.value) === 0) peer.write(content(pdu, 'registered', [{ number: 6, value: encodeUint(1) }]));
+      }
+    };
+
+    it('reconnects with back-off, sends its CSM again and re-registers live observations on the same Observable', () => {
+      const { scheduler, peer, session, events } = setup(observing, { reconnect: { initialDelay: 1000, maxDelay: 4000 } });
+      const states: string[] = [];
+      session.state$.subscribe((state) => states.push(state));
+      scheduler.run(({ flush }) => {
+        const observation = collect(session.observe('/obs'));
+        const request = collect(session.get('/pending'));
+        peer.write(csm());
+        expect(observation.values.map((r) => r.text())).toEqual(['registered']);
+        scheduler.schedule(() => peer.fail(new Error('ECONNRESET')), 100);
+        // The first reconnect (at 1100 ms) finds no CSM at once; the server answers it 50 ms later.
+        scheduler.schedule(() => peer.write(csm()), 1150);
+        // Stop before Max-Age (60 s) re-registers: flush would run that forever.
+        scheduler.schedule(() => observation.sub!.unsubscribe(), 5000);
+        flush();
+        expect(request.error).toMatchObject({ message: 'ECONNRESET' }); // requests in flight fail: they may not be safe to repeat
+        expect(observation.error).toBeUndefined();
+        expect(observation.values.map((r) => r.text())).toEqual(['registered', 'registered']);
+        const registrations = peer.received.filter((pdu) => pdu.code === Method.GET && pdu.options.some((o) => o.number === 6 && o.value.length === 0));
+        expect(registrations).toHaveLength(2); // Observe=0 on both connections (then Observe=1 at the unsubscribe)
+        expect(peer.received.filter((pdu) => pdu.code === SignalCode.CSM)).toHaveLength(2);
+        expect(events.filter((e) => e.type.startsWith('reconnect'))).toEqual([
+          { type: 'reconnecting', attempt: 1, delay: 1000, error: expect.any(Error) },
+          { type: 'reconnected', attempts: 1 },
+        ]);
+        expect(states).toEqual(['idle', 'connecting', 'connected', 'reconnecting', 'connected']);
+      });
+    });
+
+    it('gives up after maxAttempts with reconnect-failed, and the observation fails then', () => {
+      const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
+      let connections = 0;
+      const peer = streamPeer(observing);
+      // After the first connection every attempt fails at once (nothing listens any more).
+      const factory: TransportFactory = () =>
+        ++connections === 1 ? peer.factory() : new Observable<Transport>((subscriber) => subscriber.error(new Error('ECONNREFUSED')));
+      const session = new CoapContext({ scheduler }).newClientSession({ server: 'coap+tcp://127.0.0.1', transport: factory, reconnect: { initialDelay: 100, maxAttempts: 3 } });
+      const events: SessionEvent[] = [];
+      session.events$.subscribe((e) => events.push(e));
+      scheduler.run(({ flush }) => {
+        let failedAt = -1;
+        const observation = collect(session.observe('/obs'));
+        observation.sub!.add(() => (failedAt = scheduler.now()));
+        peer.write(csm());
+        scheduler.schedule(() => peer.fail(new Error('ECONNRESET')), 10);
+        flush();
+        expect(events.filter((e) => e.type === 'reconnecting').map((e) => (e as { delay: number }).delay)).toEqual([100, 200, 400]);
+        expect(events.find((e) => e.type === 'reconnect-failed')).toMatchObject({ attempts: 3 });
+        expect(observation.error).toMatchObject({ message: 'ECONNREFUSED' });
+        expect(failedAt).toBe(10 + 100 + 200 + 400);
+        expect(session.state).toBe('idle');
+      });
+    });
+
+    it('without reconnect, a lost connection fails the observation (the default)', () => {
+      const { peer, session } = setup(observing);
+      const observation = collect(session.observe('/obs'));
+      peer.write(csm());
+      peer.fail(new Error('ECONNRESET'));
+      expect(observation.error).toMatchObject({ message: 'ECONNRESET' });
+      expect(session.state).toBe('idle');
+    });
+
+    it('release() while reconnecting stops trying and ends the waiting observation', () => {
+      const { scheduler, peer, session } = setup(observing, { reconnect: true });
+      scheduler.run(({ flush }) => {
+        const observation = collect(session.observe('/obs'));
+        peer.write(csm());
+        peer.fail(new Error('ECONNRESET'));
+        scheduler.schedule(() => session.release(), 500);
+        flush();
+        expect(observation.error).toMatchObject({ code: 'COAP_ERR_SESSION_CLOSED' });
+        expect(session.state).toBe('closed');
+      });
+    });
   });
 });

@@ -3,7 +3,7 @@
  * first subscription and stays open until the last reference is released; every request is its own exchange
  * with a fresh token, and unsubscribing cancels it.
  */
-import { defer, EMPTY, map, Observable, of, ReplaySubject, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
+import { BehaviorSubject, defer, EMPTY, map, Observable, of, ReplaySubject, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import { CoapSessionClosedError } from '../errors';
 import { tokenToHex, type CoapPdu, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
@@ -17,6 +17,7 @@ import type { TransmissionParameters } from '../message-layer/transmission-param
 import type { TransportFactory } from '../transport/transport';
 import { createStack, type FailureWatcher, type Stack } from './pipeline';
 import type { ReliableOptions } from './reliable-stack';
+import type { ReconnectOptions } from './session-options';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../codec/stream-codec';
 import { shareLatest } from './share-latest';
 import { RefCount } from './refcount';
@@ -45,6 +46,8 @@ export interface SessionConfig {
   readonly reliable?: boolean;
   /** Signaling settings (CSM timeout, keepalive) for reliable transports. */
   readonly signaling?: ReliableOptions;
+  /** Reconnect with back-off and re-register live observations when the connection is lost (opt-in). */
+  readonly reconnect?: ReconnectOptions;
   readonly blockMode: Required<BlockMode>;
   readonly maxBlockSize: number;
   readonly maxBodySize: number;
@@ -65,6 +68,15 @@ export interface ObserveInit extends ShorthandInit {
   readonly reregister?: boolean;
   /** Milliseconds added to Max-Age before re-registering. @defaultValue 2000 */
   readonly reregisterMargin?: number;
+}
+
+/** What {@link ClientSession.state$} emits. */
+export type SessionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+/** Work that waits out a reconnect and runs again on the new connection. */
+interface Resumer {
+  resume(stack: Stack): void;
+  fail(error: unknown): void;
 }
 
 /** Options of `session.release()`. */
@@ -99,12 +111,40 @@ export class ClientSession {
   #local: import('../errors').PeerAddress | undefined;
   #connection: Subscription | undefined;
   #closed = false;
+  /** Observations waiting out a reconnect (`reconnect` option). */
+  #resumers: Set<Resumer> | undefined;
+  /** Reconnect attempts since the connection was lost; the pending attempt's timer. */
+  #reconnectAttempts = 0;
+  #reconnectTimer: Subscription | undefined;
+  #state: SessionState = 'idle';
+  #state$: BehaviorSubject<SessionState> | undefined;
   /** Whether closing sends deregistrations (release's `cancelObservations`). */
   #deregisterOnClose = true;
   /** Shared observations by target, live ones (cancelled on release) and deregistrations still running; lazy. */
   #observations: Map<string, Observable<CoapResponse>> | undefined;
   #liveObservations: Set<LiveObservation> | undefined;
   #detached: Set<Subscription> | undefined;
+
+  /**
+   * The connection's state, the current one first: `'idle'` (not connected yet, or lost without `reconnect`: the
+   * next request connects), `'connecting'`, `'connected'`, `'reconnecting'` (waiting to try again, `reconnect`
+   * option), `'closed'` (released; completes).
+   */
+  get state$(): Observable<SessionState> {
+    if (this.#closed) return of<SessionState>('closed');
+    return (this.#state$ ??= new BehaviorSubject<SessionState>(this.#state)).asObservable();
+  }
+
+  /** The connection's state now (see {@link ClientSession.state$}). */
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  #setState(state: SessionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#state$?.next(state);
+  }
 
   /** Session events (libcoap's event handler): connected, closed, failed, retransmitted, bad-packet... */
   get events$(): Observable<SessionEvent> {
@@ -248,13 +288,16 @@ export class ClientSession {
             reregister: full.reregister,
             reregisterMargin: full.reregisterMargin,
             track: (this.#liveObservations ??= new Set()),
-            runDetached: (work) => this.#runDetached(work),
+            runDetached: (work) => {
+              if (!stack.failed) this.#runDetached(work); // no deregistration over a connection that is gone
+            },
             onReregister: () => this.#emit({ type: 'reregistered', path: full.path ?? full.uri ?? '' }),
             // A notification larger than one block: fetch the rest without Observe, emit it whole (RFC 7959 §3.4).
             completeBody: this.#config.blockMode.useLibrary
               ? (first) => completeBlock2Body(stack, request, first, this.#blockwiseOptions(full))
               : undefined,
           }),
+          true,
         );
         // On reset, forget it, unless a newer observation of the same target took its place already.
         const created: Observable<CoapResponse> = shareLatest(source, () => {
@@ -323,21 +366,53 @@ export class ClientSession {
     return this.#request(init, method, path);
   }
 
-  /** Runs `work` on the connected stack (connecting first), failing it when the connection or session ends. */
-  #onStack<T>(work: (stack: Stack) => Observable<T>): Observable<T> {
+  /**
+   * Runs `work` on the connected stack (connecting first), failing it when the connection or session ends.
+   * `resumable` work (observations) instead waits out a reconnect when the session has `reconnect` set, and runs
+   * again on the new connection: the same Observable goes on.
+   */
+  #onStack<T>(work: (stack: Stack) => Observable<T>, resumable = false): Observable<T> {
     return new Observable<T>((subscriber) => {
+      let inner: Subscription | undefined;
+      let current: { stack: Stack; watcher: FailureWatcher } | undefined;
+      const stop = (): void => {
+        if (current !== undefined) current.stack.unwatch(current.watcher);
+        current = undefined;
+        const running = inner;
+        inner = undefined;
+        running?.unsubscribe();
+      };
       const run = (stack: Stack): void => {
-        const watcher: FailureWatcher = { stackFailed: (error) => subscriber.error(error) };
+        if (subscriber.closed) return;
+        const watcher: FailureWatcher = {
+          stackFailed: (error) => {
+            if (resumable && this.#config.reconnect !== undefined && !this.#closed) {
+              stop(); // the stack is gone: nothing to deregister on it
+              (this.#resumers ??= new Set()).add(resumer);
+            } else subscriber.error(error);
+          },
+        };
+        current = { stack, watcher };
         stack.watch(watcher);
-        subscriber.add(() => stack.unwatch(watcher));
         try {
-          if (!subscriber.closed) subscriber.add(work(stack).subscribe(subscriber));
+          if (!subscriber.closed && current?.stack === stack) {
+            inner = work(stack).subscribe({
+              next: (value) => subscriber.next(value),
+              error: (error) => subscriber.error(error),
+              complete: () => subscriber.complete(),
+            });
+          }
         } catch (error) {
           subscriber.error(error); // a failure while starting errors this work, whenever it starts
         }
       };
+      const resumer: Resumer = { resume: run, fail: (error) => subscriber.error(error) };
       if (this.#stack !== undefined) run(this.#stack);
       else subscriber.add(this.#connect().pipe(take(1)).subscribe({ next: run, error: (error) => subscriber.error(error) }));
+      return () => {
+        this.#resumers?.delete(resumer);
+        stop();
+      };
     });
   }
 
@@ -373,7 +448,16 @@ export class ClientSession {
     this.#connecting = undefined;
     this.#stack = stack;
     const transport = stack.peer;
+    this.#setState('connected');
     this.#emit({ type: 'connected', local: this.#local ?? transport, remote: transport });
+    if (this.#reconnectAttempts > 0) {
+      this.#emit({ type: 'reconnected', attempts: this.#reconnectAttempts });
+      this.#reconnectAttempts = 0;
+    }
+    // Observations that waited out the reconnect register again on this connection.
+    const resumers = this.#resumers;
+    this.#resumers = undefined;
+    for (const resumer of resumers ?? []) resumer.resume(stack);
     // Connected: requests use #stack directly; the ReplaySubject is only for those that waited (and no
     // long-lived closure holds it).
     const waiting = this.#ready;
@@ -405,6 +489,7 @@ export class ClientSession {
 
   #subscribeTransport(): void {
     const { logger } = this.#config;
+    this.#setState(this.#reconnectAttempts > 0 ? 'reconnecting' : 'connecting');
     this.#connection = this.#config.transport().subscribe({
       next: (transport) => {
         this.#local = transport.local;
@@ -448,8 +533,42 @@ export class ClientSession {
     this.#connection?.unsubscribe();
     this.#connection = undefined;
     this.#ready = undefined; // the next request connects again
-    stack?.fail(error);
+    stack?.fail(error); // resumable work (observations) registers itself in #resumers here
     ready?.error(error);
+    if (this.#closed) return;
+    if (this.#resumers !== undefined && this.#resumers.size > 0) this.#scheduleReconnect(error);
+    else this.#setState('idle');
+  }
+
+  /**
+   * `reconnect` (libcoap develop's RECONNECT_* events): tries again after a delay that doubles per attempt, up to
+   * `maxDelay`, all on the scheduler; gives up after `maxAttempts`, failing the waiting observations.
+   */
+  #scheduleReconnect(error: unknown): void {
+    const options = this.#config.reconnect!;
+    const attempt = ++this.#reconnectAttempts;
+    if (attempt > (options.maxAttempts ?? 10)) {
+      const resumers = this.#resumers;
+      this.#resumers = undefined;
+      this.#reconnectAttempts = 0;
+      this.#emit({ type: 'reconnect-failed', attempts: attempt - 1, error: error as Error });
+      this.#setState('idle');
+      for (const resumer of resumers ?? []) resumer.fail(error);
+      return;
+    }
+    const delay = Math.min((options.initialDelay ?? 1000) * 2 ** (attempt - 1), options.maxDelay ?? 30_000);
+    this.#setState('reconnecting');
+    this.#emit({ type: 'reconnecting', attempt, delay, error: error as Error });
+    this.#reconnectTimer = this.#config.scheduler.schedule(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#closed || this.#resumers === undefined || this.#resumers.size === 0) {
+        this.#reconnectAttempts = 0;
+        if (!this.#closed) this.#setState('idle');
+        return;
+      }
+      // Success resumes the observations (stackReady); a failure comes back to #fail, which tries again.
+      this.#connect().pipe(take(1)).subscribe({ error: () => undefined });
+    }, delay);
   }
 
   #runDetached(work: Observable<never>): void {
@@ -484,6 +603,14 @@ export class ClientSession {
     ready?.error(new CoapSessionClosedError('the session was closed before it connected'));
     this.#connection?.unsubscribe();
     this.#connection = undefined;
+    this.#reconnectTimer?.unsubscribe();
+    this.#reconnectTimer = undefined;
+    const resumers = this.#resumers;
+    this.#resumers = undefined;
+    for (const resumer of resumers ?? []) resumer.fail(new CoapSessionClosedError('the session was closed while reconnecting'));
+    this.#setState('closed');
+    this.#state$?.complete();
+    this.#state$ = undefined;
     this.#emit({ type: 'closed', reason });
     this.#events?.complete();
     this.#events = undefined;

@@ -96,6 +96,11 @@ export class DatagramStack implements Stack {
     });
   }
 
+  /** True once the stack failed (the connection is gone). */
+  get failed(): boolean {
+    return this.#watchers.failed;
+  }
+
   watch(watcher: FailureWatcher): void {
     this.#watchers.watch(watcher);
   }

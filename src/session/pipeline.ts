@@ -57,6 +57,8 @@ export interface Stack extends ExchangeContext {
   unwatch(watcher: FailureWatcher): void;
   /** Fails every exchange running on this stack and stops its timers. */
   fail(error: unknown): void;
+  /** True once the stack failed. */
+  readonly failed: boolean;
   /** The session closes on purpose: say goodbye (a Release on reliable transports) before the transport closes. */
   close(): void;
   /** Largest message this stack sends, header excluded (libcoap `coap_session_max_pdu_size`). */

@@ -28,6 +28,14 @@ export type SessionEvent =
   | { readonly type: 'mismatched-ack'; readonly messageId: number }
   /** Every message ID was used within EXCHANGE_LIFETIME: new messages wait `delay` milliseconds. */
   | { readonly type: 'mid-exhausted'; readonly delay: number }
+  /** Something the user should know, e.g. that `verifyPeerCert: false` skips every certificate check. */
+  | { readonly type: 'warning'; readonly message: string }
+  /** The connection was lost and a reconnect is scheduled in `delay` milliseconds (`reconnect` option). */
+  | { readonly type: 'reconnecting'; readonly attempt: number; readonly delay: number; readonly error: Error }
+  /** Connected again after `attempts` attempts; live observations register again. */
+  | { readonly type: 'reconnected'; readonly attempts: number }
+  /** Gave up after `attempts` attempts; the observations that waited fail with `error`. */
+  | { readonly type: 'reconnect-failed'; readonly attempts: number; readonly error: Error }
   /** An observation was registered again (Max-Age ran out without a notification). */
   | { readonly type: 'reregistered'; readonly path: string }
   /** COAP_EVENT_PARTIAL_BLOCK / XMIT_BLOCK_FAIL style: a block-wise transfer restarted from block 0 (ETag changed). */

@@ -79,6 +79,8 @@ export interface CoapContextOptions {
   readonly pki?: PkiCredentials;
   /** Default keepalive of reliable sessions, in seconds (see `ClientSessionOptions.keepalive`). */
   readonly keepalive?: number;
+  /** Default reconnect behaviour of sessions (see `ClientSessionOptions.reconnect`). */
+  readonly reconnect?: ReconnectOptions | boolean;
   readonly logger?: CoapLogger;
   /** Jitter and initial message ID source, uniform in [0, 1). @defaultValue Math.random */
   readonly random?: () => number;
@@ -121,6 +123,22 @@ export interface ClientSessionOptions {
   readonly keepalive?: number;
   /** Reliable transports: how long to wait for the server's CSM (and a Pong), in milliseconds. @defaultValue 10000 */
   readonly csmTimeout?: number;
+  /**
+   * Opt-in: when the connection is lost, reconnect with back-off (on the scheduler), send the CSM again and
+   * re-register the live observations, which go on on the same Observables. Requests in flight still fail (they
+   * may not be safe to repeat). `true` takes the defaults. The context's value when absent.
+   */
+  readonly reconnect?: ReconnectOptions | boolean;
+}
+
+/** How a session reconnects (`reconnect` option). */
+export interface ReconnectOptions {
+  /** Delay before the first attempt, in milliseconds; each next attempt waits twice as long. @defaultValue 1000 */
+  readonly initialDelay?: number;
+  /** Longest delay between attempts, in milliseconds. @defaultValue 30000 */
+  readonly maxDelay?: number;
+  /** Attempts before giving up (`reconnect-failed`; the observations then fail). @defaultValue 10 */
+  readonly maxAttempts?: number;
 }
 
 /** Options of `ctx.newClientSessionPsk()`. */
@@ -301,8 +319,28 @@ export function checkSessionOptions(options: unknown): ClientSessionPskOptions {
   if (session.keepalive !== undefined && (typeof session.keepalive !== 'number' || !(session.keepalive >= 0) || session.keepalive > 86_400)) {
     throw invalidArgument('keepalive', 'must be a number of seconds in 0..86400', session.keepalive);
   }
+  checkReconnect(session.reconnect, 'reconnect');
   if (session.csmTimeout !== undefined && (typeof session.csmTimeout !== 'number' || !(session.csmTimeout > 0) || session.csmTimeout > 0x7fffffff)) {
     throw invalidArgument('csmTimeout', 'must be a positive number of milliseconds', session.csmTimeout);
   }
   return session;
+}
+
+/** Checks a `reconnect` option (`true`, `false` or the object form). */
+export function checkReconnect(value: unknown, field: string): void {
+  if (value === undefined || typeof value === 'boolean') return;
+  checkRecord(value, field, 'true, false or { initialDelay?, maxDelay?, maxAttempts? }');
+  for (const key of ['initialDelay', 'maxDelay'] as const) {
+    const delay = (value as Record<string, unknown>)[key];
+    if (delay !== undefined && (typeof delay !== 'number' || !(delay >= 0) || delay > 0x7fffffff)) {
+      throw invalidArgument(`${field}.${key}`, 'must be a number of milliseconds in 0..2147483647', delay);
+    }
+  }
+  checkOptionalInteger((value as Record<string, unknown>).maxAttempts, `${field}.maxAttempts`, 1, 1_000_000);
+}
+
+/** The reconnect options a session runs with, or undefined for none. */
+export function resolveReconnect(value: ReconnectOptions | boolean | undefined): ReconnectOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  return value === true ? {} : value;
 }
