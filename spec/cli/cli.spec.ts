@@ -1,7 +1,8 @@
 /**
  * The `rxcoap` command line: its argument rules and output forms directly, then the BUILT CLI
- * (`node dist/src/cli/main.js`, what the `bin` entry runs) as a user runs it, against the test peer and against
- * libcoap's coap-server-notls / -openssl. `npm test` builds first; by hand, run `npm run build` before.
+ * (`node dist/src/cli/main.js`, what the `bin` entry runs) as a user runs it, against the test peer (UDP, TCP,
+ * TLS with a PSK and with certificates) and against libcoap's coap-server-notls / -openssl. `npm test` builds
+ * first; by hand, run `npm run build` before.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,18 +12,23 @@ import * as path from 'node:path';
 import { ContentFormat } from '../../src/codec/content-format';
 import { OptionNumber } from '../../src/codec/option-numbers';
 import { decodeUint, encodeString, encodeUint } from '../../src/codec/option-values';
-import { MessageType, ResponseCode, createPdu, getOption, tokenToHex } from '../../src/codec/pdu';
+import { Method, MessageType, ResponseCode, SignalCode, createPdu, getOption, tokenToHex } from '../../src/codec/pdu';
 import { cborPayload } from '../../src/codec/payload';
+import { encodeStreamFrame } from '../../src/codec/stream-codec';
 import { encodeDatagram } from '../../src/codec/udp-codec';
+import { encodeWsMessage } from '../../src/codec/ws-codec';
 import { decodeBlock } from '../../src/codec/block';
 import { bodyTerminator, errorLine, errorRecord, pduLine, renderBody, responseRecord } from '../../src/cli/format';
-import { DEFAULT_BREAK_SECONDS, UsageError, parseCliArgs, parseHintFile, type CliOptions } from '../../src/cli/options';
+import { DEFAULT_BREAK_SECONDS, UsageError, parseCliArgs, parseHintFile, pkiCredentials, type CliOptions } from '../../src/cli/options';
 import { CoapDtlsError, CoapResetError, CoapTimeoutError } from '../../src/errors';
 import { startTestPeer, type ReceivedPdu, type TestPeer } from '../../src/testing/test-peer';
 import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The test peer's certificates (see its README): `ca.pem` signs server and client, `other-ca.pem` signs neither. */
+const PKI_DIR = path.join(ROOT, 'spec', 'fixtures', 'test-peer-pki');
+const pkiFile = (name: string): string => path.join(PKI_DIR, name);
 
 interface CliRun {
   readonly status: number | null;
@@ -164,15 +170,67 @@ describe('rxcoap options (coap-client letters)', () => {
     [['-B', 'soon', 'coap://h/'], '-B must be a number of seconds'],
     [['-e', 'a', '-f', 'b', 'coap://h/'], '-e and -f both give a body'],
     [['-s', '1', '-m', 'put', 'coap://h/'], '-s observes with GET or FETCH'],
-    [['-k', 'key', 'coap://h/'], '-u, -k and -h are for coaps:// URIs'],
+    [['-k', 'key', 'coap://h/'], '-u, -k and -h are for coaps:// and coaps+tcp:// URIs, not coap://'],
+    [['-u', 'me', '-k', 'key', 'coap+tcp://h/'], '-u, -k and -h are for coaps:// and coaps+tcp:// URIs, not coap+tcp://'],
     [['coaps://h/'], 'coaps:// needs a pre-shared key'],
+    [['-k', 'key', 'coaps+tcp://h/'], 'a PSK needs both -u identity and -k key'],
     [['--json', '-o', 'f', 'coap://h/'], '--json writes to stdout'],
-    [['coap+tcp://h/'], 'coap+tcp:// is not supported by this version'],
+    [['coap+ws://h/'], 'coap+ws:// is not supported by this version'],
     [['coaps+ws://h/'], 'coaps+ws:// is not supported by this version'],
+    [['-C', 'ca.pem', 'coaps://h/'], 'DTLS with certificates is not supported by this version'],
+    [['-c', 'me.pem', '-u', 'me', '-k', 'key', 'coaps://h/'], 'DTLS with certificates is not supported by this version'],
+    [['-j', 'key.pem', 'coaps://h/'], 'DTLS with certificates is not supported by this version'],
+    [['-C', 'ca.pem', 'coap+tcp://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// URIs, not coap+tcp://'],
+    [['-n', 'coap://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// URIs, not coap://'],
+    [['-u', 'me', '-k', 'key', '-C', 'ca.pem', 'coaps+tcp://h/'], '-u/-k/-h (PSK) and -c/-j/-C/-R/-n (certificates) are two ways'],
+    [['-j', 'key.pem', 'coaps+tcp://h/'], '-j names the private key of the -c certificate: give -c certfile too'],
+    [['-C', '', 'coaps+tcp://h/'], '-C needs a file name'],
+    [['-R', '', 'coaps+tcp://h/'], '-R needs a file name'],
     [['http://h/'], "'http' is not a CoAP scheme"],
     [['coap://h/a#frag'], 'fragments'],
   ])('rejects %j: %s', (argv, message) => {
     expect(usageError(argv)).toContain(message);
+  });
+
+  it('takes coap+tcp:// and coaps+tcp:// (RFC 8323), with -u/-k or with no credentials at all', () => {
+    const tcp = run(['coap+tcp://127.0.0.1/x']);
+    expect(tcp.target).toMatchObject({ scheme: 'coap+tcp', reliable: true, secure: false, port: 5683 });
+    expect(tcp).toMatchObject({ psk: undefined, pki: undefined });
+    const psk = run(['-u', 'me', '-k', 'sekrit', '-h', 'hints.txt', 'coaps+tcp://127.0.0.1:5700/x']);
+    expect(psk.target).toMatchObject({ scheme: 'coaps+tcp', reliable: true, secure: true, port: 5700 });
+    expect(psk).toMatchObject({ psk: { identity: 'me', key: 'sekrit', hintFile: 'hints.txt' }, pki: undefined });
+    // coap-client: an encrypted scheme without PSK or certificate options checks the server against the trust store.
+    expect(run(['coaps+tcp://localhost/x'])).toMatchObject({ psk: undefined, pki: undefined });
+    expect(run(['coaps+tcp://localhost/x']).target.port).toBe(5684);
+  });
+
+  it('reads coap-client\'s certificate letters -c, -j, -C, -R and -n for coaps+tcp://', () => {
+    const options = run(['-c', 'me.pem', '-j', 'me-key.pem', '-C', 'ca.pem', '-R', 'roots.pem', '-n', 'coaps+tcp://localhost/x']);
+    expect(options.pki).toEqual({ certFile: 'me.pem', keyFile: 'me-key.pem', caFile: 'ca.pem', rootCas: 'roots.pem', verifyPeerCert: false });
+    expect(options.psk).toBeUndefined();
+    // coap-client -c: the private key can be in the certificate's PEM file when -j is absent.
+    expect(run(['-c', 'both.pem', 'coaps+tcp://localhost/x']).pki).toEqual({
+      certFile: 'both.pem', keyFile: 'both.pem', caFile: undefined, rootCas: undefined, verifyPeerCert: true,
+    });
+    const long = run(['--cert', 'a.pem', '--cert-key', 'k.pem', '--ca', 'ca.pem', '--root-cas', 'dir', '--no-verify', 'coaps+tcp://localhost/x']);
+    expect(long.pki).toEqual({ certFile: 'a.pem', keyFile: 'k.pem', caFile: 'ca.pem', rootCas: 'dir', verifyPeerCert: false });
+    expect(run(['-n', 'coaps+tcp://localhost/x']).pki).toEqual({ certFile: undefined, keyFile: undefined, caFile: undefined, rootCas: undefined, verifyPeerCert: false });
+  });
+
+  it('turns the certificate letters into the library\'s credentials with coap-client\'s rules (setup_pki)', () => {
+    const pki = (argv: string[]) => pkiCredentials(run([...argv, 'coaps+tcp://localhost/x']).pki!);
+    // -C: the server must chain to that CA (check_common_ca).
+    expect(pki(['-C', 'ca.pem'])).toEqual({ verifyPeerCert: true, checkCommonCa: true, pkiKey: { caFile: 'ca.pem' } });
+    // -R: roots for any chain; with -C too, check_common_ca = !root_ca_file is off. The roots go to ctx.setPkiRootCas.
+    expect(pki(['-R', 'roots.pem'])).toEqual({ verifyPeerCert: true, checkCommonCa: false });
+    expect(pki(['-C', 'ca.pem', '-R', 'roots.pem'])).toEqual({ verifyPeerCert: true, checkCommonCa: false, pkiKey: { caFile: 'ca.pem' } });
+    // -c with or without -j: own certificate and key for mutual authentication.
+    expect(pki(['-c', 'me.pem', '-j', 'key.pem', '-C', 'ca.pem'])).toEqual({
+      verifyPeerCert: true, checkCommonCa: true, pkiKey: { caFile: 'ca.pem', publicCert: 'me.pem', privateKey: 'key.pem' },
+    });
+    expect(pki(['-c', 'both.pem'])).toEqual({ verifyPeerCert: true, pkiKey: { publicCert: 'both.pem', privateKey: 'both.pem' } });
+    // -n: no verification at all.
+    expect(pki(['-n'])).toEqual({ verifyPeerCert: false });
   });
 
   it('reads -T as the characters\' bytes, as coap-client does, and 0x... as hex (issue 16 #13)', () => {
@@ -298,6 +356,75 @@ describe('rxcoap output forms', () => {
     const reply = createPdu({ type: MessageType.ACK, code: ResponseCode.Content, messageId: 4660, payload: Buffer.from('hi') });
     expect(pduLine('received', encodeDatagram(reply))).toBe('<- ACK 2.05 Content mid=4660 :: 2 B "hi"');
     expect(pduLine('received', Uint8Array.of(0x80))).toMatch(/^<- 1 B not CoAP \(invalid CoAP message/);
+    // 'datagram' is the default.
+    expect(pduLine('sent', encodeDatagram(request), 'datagram')).toBe('-> CON GET mid=4660 token=01ab [Observe:0, Uri-Path:sensors]');
+  });
+
+  it('traces RFC 8323 stream frames without type and message ID', () => {
+    const request = createPdu({
+      code: Method.GET,
+      token: Uint8Array.of(1, 0xab),
+      options: [
+        { number: OptionNumber.UriPath, value: encodeString('sensors') },
+        { number: OptionNumber.Observe, value: encodeUint(0) },
+      ],
+    });
+    expect(pduLine('sent', encodeStreamFrame(request), 'stream')).toBe('-> GET token=01ab [Observe:0, Uri-Path:sensors]');
+    const reply = createPdu({
+      code: ResponseCode.Content,
+      token: Uint8Array.of(1, 0xab),
+      options: [{ number: OptionNumber.ContentFormat, value: encodeUint(ContentFormat.TextPlain) }],
+      payload: Buffer.from('world'),
+    });
+    expect(pduLine('received', encodeStreamFrame(reply), 'stream')).toBe('<- 2.05 Content token=01ab [Content-Format:text/plain;charset=utf-8] :: 5 B "world"');
+    // A body past 12 bytes takes the extended length (RFC 8323 §3.2): still one frame, one line.
+    const large = createPdu({ code: ResponseCode.Content, payload: new Uint8Array(300).fill(0xff) });
+    expect(pduLine('received', encodeStreamFrame(large), 'stream')).toBe(`<- 2.05 Content :: 300 B 0x${'ff'.repeat(24)}...`);
+  });
+
+  it('traces signaling messages by name, their options in the signal\'s scope and flags by name alone', () => {
+    const csm = createPdu({
+      code: SignalCode.CSM,
+      options: [
+        { number: 2, value: encodeUint(65536) },
+        { number: 4, value: new Uint8Array(0) },
+      ],
+    });
+    expect(pduLine('sent', encodeStreamFrame(csm), 'stream')).toBe('-> CSM [Max-Message-Size:65536, Block-Wise-Transfer]');
+    expect(pduLine('received', encodeStreamFrame(createPdu({ code: SignalCode.Ping, token: Uint8Array.of(7), options: [{ number: 2, value: new Uint8Array(0) }] })), 'stream')).toBe(
+      '<- Ping token=07 [Custody]',
+    );
+    expect(pduLine('sent', encodeStreamFrame(createPdu({ code: SignalCode.Pong })), 'stream')).toBe('-> Pong');
+    const release = createPdu({
+      code: SignalCode.Release,
+      options: [
+        { number: 2, value: encodeString('coap+tcp://other:5683') },
+        { number: 4, value: encodeUint(30) },
+      ],
+    });
+    expect(pduLine('received', encodeStreamFrame(release), 'stream')).toBe('<- Release [Alternative-Address:coap+tcp://other:5683, Hold-Off:30]');
+    const abort = createPdu({ code: SignalCode.Abort, options: [{ number: 2, value: encodeUint(2) }], payload: Buffer.from('bad CSM') });
+    expect(pduLine('received', encodeStreamFrame(abort), 'stream')).toBe('<- Abort [Bad-CSM-Option:2] :: 7 B "bad CSM"');
+    // An unknown signal code, dotted; its option by number.
+    expect(pduLine('received', encodeStreamFrame(createPdu({ code: (7 << 5) | 9, options: [{ number: 8, value: Uint8Array.of(1) }] })), 'stream')).toBe('<- 7.09 [Option 8:0x01]');
+  });
+
+  it('traces WebSocket messages like stream frames, and says when a frame is not CoAP', () => {
+    const request = createPdu({ code: Method.PUT, token: Uint8Array.of(0xca, 0xfe), options: [{ number: OptionNumber.UriPath, value: encodeString('lamp') }], payload: Buffer.from('on') });
+    expect(pduLine('sent', encodeWsMessage(request), 'websocket')).toBe('-> PUT token=cafe [Uri-Path:lamp] :: 2 B "on"');
+    expect(pduLine('received', encodeWsMessage(createPdu({ code: SignalCode.CSM, options: [{ number: 2, value: encodeUint(1152) }] })), 'websocket')).toBe(
+      '<- CSM [Max-Message-Size:1152]',
+    );
+    // A truncated stream frame, and a WebSocket message with a Len field.
+    expect(pduLine('received', Uint8Array.of(0x50, 0x01), 'stream')).toMatch(/^<- 2 B not CoAP \(.*truncated/);
+    expect(pduLine('received', Uint8Array.of(0x10, 0x01, 0xff), 'websocket')).toMatch(/^<- 3 B not CoAP \(.*Len field is 1/);
+  });
+
+  it('leaves type and message ID out of the --json record of a coap+tcp:// response', () => {
+    const response = createPdu({ code: ResponseCode.Content, token: Uint8Array.of(0xab), payload: Buffer.from('hi') });
+    const record = responseRecord(response, ContentFormat.TextPlain, { reliable: true });
+    expect(record).toEqual({ code: '2.05', codeName: 'Content', token: 'ab', options: {}, size: 2, payloadFormat: 'text', payload: 'hi' });
+    expect(responseRecord(response, ContentFormat.TextPlain)).toHaveProperty('messageId');
   });
 });
 
@@ -555,8 +682,12 @@ describe('the built rxcoap CLI against the test peer', () => {
     [['-Z', 'coap://127.0.0.1/'], "unknown option '-Z'"],
     [['-m', 'brew', 'coap://127.0.0.1/'], "-m: unknown method 'brew'"],
     [[], 'no URI given'],
-    [['coap+tcp://127.0.0.1/x'], 'coap+tcp:// is not supported by this version'],
+    [['coap+ws://127.0.0.1/x'], 'coap+ws:// is not supported by this version'],
+    [['-C', pkiFile('ca.pem'), 'coaps://127.0.0.1/x'], 'DTLS with certificates is not supported by this version'],
     [['-f', '/nonexistent/file', '-m', 'put', 'coap://127.0.0.1/x'], '-f: cannot read /nonexistent/file: ENOENT'],
+    [['-C', '/nonexistent/ca.pem', 'coaps+tcp://127.0.0.1/x'], '-C: cannot read /nonexistent/ca.pem: ENOENT'],
+    [['-c', '/nonexistent/me.pem', 'coaps+tcp://127.0.0.1/x'], '-c: cannot read /nonexistent/me.pem: ENOENT'],
+    [['-R', '/nonexistent/roots', 'coaps+tcp://127.0.0.1/x'], '-R: cannot read /nonexistent/roots: ENOENT'],
   ])('exits 2 with a clear message for %j', async (argv, message) => {
     const result = await runCli(argv);
     expect(result.status).toBe(2);
@@ -569,9 +700,175 @@ describe('the built rxcoap CLI against the test peer', () => {
     const result = await runCli(['--help']);
     expect(result.status).toBe(0);
     expect(result.stdout.toString()).toMatch(/^Usage: rxcoap \[options\] URI/);
-    for (const letter of ['-m', '-e', '-f', '-o', '-s', '-b', '-t', '-A', '-O', '-T', '-N', '-B', '-a', '-p', '-k', '-u', '-h', '-H', '-U', '-v', '-w', '--json']) {
+    for (const letter of ['-m', '-e', '-f', '-o', '-s', '-b', '-t', '-A', '-O', '-T', '-N', '-B', '-a', '-p', '-k', '-u', '-h', '-c', '-j', '-C', '-R', '-n', '-H', '-U', '-v', '-w', '--json']) {
       expect(result.stdout.toString()).toContain(`${letter}`);
     }
+  });
+});
+
+/**
+ * RFC 8323 over the test peer's TCP and TLS listeners. The TLS listener takes the PSK and the certificates of
+ * spec/fixtures/test-peer-pki (server `CN=localhost`, SAN 127.0.0.1, signed by `ca.pem`); a second peer demands a
+ * client certificate. These need the tcp and tls transports registered in src/node.ts.
+ */
+describe('the built rxcoap CLI over coap+tcp:// and coaps+tcp:// against the test peer', () => {
+  const identity = 'cli-client';
+  const key = 'rxcoap-cli-tls-secret';
+  const serverCert = { cert: fs.readFileSync(pkiFile('server.pem')), key: fs.readFileSync(pkiFile('server-key.pem')) };
+  let peer: TestPeer;
+  let mutual: TestPeer;
+  let counter = 0;
+  const requests: ReceivedPdu[] = [];
+  const onRequest = (pdu: ReceivedPdu): void => void requests.push(pdu);
+  const resources = [
+    { path: '/hello', contentFormat: ContentFormat.TextPlain, get: 'world' },
+    { path: '/counter', observable: true, notifyEvery: 200, contentFormat: ContentFormat.TextPlain, get: () => String(counter++) },
+  ];
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+    peer = await startTestPeer({ transports: ['udp', 'tcp', 'tls'], tls: { psk: { identity, key }, cert: serverCert }, resources });
+    peer.on('request', onRequest);
+    mutual = await startTestPeer({ transports: ['tls'], tls: { cert: { ...serverCert, ca: fs.readFileSync(pkiFile('ca.pem')), requestCert: true } }, resources });
+  });
+
+  afterAll(async () => {
+    await peer?.close();
+    await mutual?.close();
+  });
+
+  beforeEach(() => {
+    requests.length = 0;
+  });
+
+  const tcp = (target: string): string => peer.uri(target, 'tcp');
+  const tls = (target: string): string => peer.uri(target, 'tls');
+
+  it('GETs over coap+tcp://: body on stdout, nothing on stderr, exit 0', async () => {
+    expect(tcp('/hello')).toMatch(/^coap\+tcp:\/\/127\.0\.0\.1:\d+\/hello$/);
+    const result = await runCli([tcp('/hello')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString()).toBe('world');
+    expect(requests.map((request) => request.transport)).toEqual(['tcp']);
+  });
+
+  it('-s 2 observes over coap+tcp://, prints each notification, exits on time and deregisters', async () => {
+    const result = await runCli(['-s', '2', '-w', tcp('/counter')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    const values = result.stdout.toString().trimEnd().split('\n').map(Number);
+    expect(values.length).toBeGreaterThanOrEqual(6);
+    for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThan(values[i - 1]);
+    expect(result.elapsed).toBeGreaterThanOrEqual(2000);
+    expect(result.elapsed).toBeLessThan(6000);
+    for (let i = 0; i < 20 && peer.observerCount('/counter') > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(peer.observerCount('/counter')).toBe(0);
+  });
+
+  it('-v 7 traces CSMs and frames over coap+tcp:// without type or message ID', async () => {
+    const result = await runCli(['-v', '7', tcp('/hello')]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(/^-> CSM \[Max-Message-Size:\d+, Block-Wise-Transfer\]$/m);
+    // The test peer's CSM: Max-Message-Size 1152 and Block-Wise-Transfer by default.
+    expect(result.stderr).toMatch(/^<- CSM \[Max-Message-Size:1152, Block-Wise-Transfer\]$/m);
+    expect(result.stderr).toMatch(/^-> GET token=[0-9a-f]{16} \[Uri-Port:\d+, Uri-Path:hello[^\]]*\]$/m);
+    expect(result.stderr).toMatch(/^<- 2\.05 Content token=[0-9a-f]{16} \[Content-Format:text\/plain;charset=utf-8[^\]]*\] :: 5 B "world"$/m);
+    expect(result.stderr).not.toMatch(/mid=|not CoAP/);
+  });
+
+  it('--json over coap+tcp:// writes a record without type or message ID', async () => {
+    const result = await runCli(['--json', tcp('/hello')]);
+    expect(result.status).toBe(0);
+    const record = JSON.parse(result.stdout.toString());
+    expect(record).toMatchObject({ code: '2.05', payloadFormat: 'text', payload: 'world' });
+    expect(record).not.toHaveProperty('type');
+    expect(record).not.toHaveProperty('messageId');
+  });
+
+  it('GETs over coaps+tcp:// with a PSK (-u, -k), and never prints the key', async () => {
+    const result = await runCli(['-v', '7', '-u', identity, '-k', key, tls('/hello')]);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toBe('world');
+    expect(result.stderr).toMatch(/^<- 2\.05 Content token=/m);
+    expect(result.stderr + result.stdout.toString()).not.toContain(key);
+    expect(requests.map((request) => request.transport)).toEqual(['tls']);
+  });
+
+  it('fails a wrong PSK with exit 1 and one line, without printing the key', async () => {
+    const result = await runCli(['-B', '10', '-u', identity, '-k', 'not-the-key', tls('/hello')]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rxcoap: TLS with \S+ failed: [^\n]+\n$/);
+    expect(result.stderr + result.stdout.toString()).not.toContain('not-the-key');
+  });
+
+  it('verifies the server with -C cafile', async () => {
+    const result = await runCli(['-C', pkiFile('ca.pem'), tls('/hello')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString()).toBe('world');
+  });
+
+  it('verifies the server against -R trust_casfile, a file or a directory of CAs', async () => {
+    expect(await runCli(['-R', pkiFile('ca.pem'), tls('/hello')])).toMatchObject({ status: 0, stderr: '' });
+    expect(await runCli(['-R', PKI_DIR, tls('/hello')])).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  it('fails a server whose CA is not -C\'s: exit 1 and a one-line reason', async () => {
+    const result = await runCli(['-C', pkiFile('other-ca.pem'), tls('/hello')]);
+    expect(result.status).toBe(1);
+    expect(result.stdout.length).toBe(0);
+    expect(result.stderr).toMatch(/^rxcoap: TLS with \S+ failed: [^\n]+\n$/);
+  });
+
+  it('--json writes one COAP_ERR_TLS record for an untrusted server', async () => {
+    const result = await runCli(['--json', '-C', pkiFile('other-ca.pem'), tls('/hello')]);
+    expect(result.status).toBe(1);
+    const lines = result.stdout.toString().trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toEqual({
+      error: expect.objectContaining({ code: 'COAP_ERR_TLS', name: 'CoapTlsError', message: expect.any(String), reason: expect.any(String) }),
+    });
+    expect(lines[0]).not.toMatch(/BEGIN|stack|    at /);
+  });
+
+  it('checks coaps+tcp:// without credentials against the system\'s trust store: the test CA is not in it', async () => {
+    const result = await runCli(['--json', tls('/hello')]);
+    expect(result.status).toBe(1);
+    expect(JSON.parse(result.stdout.toString()).error.code).toBe('COAP_ERR_TLS');
+  });
+
+  it('-n connects without checking the server\'s certificate, and warns at -v 4', async () => {
+    const result = await runCli(['-n', tls('/hello')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString()).toBe('world');
+    const loud = await runCli(['-n', '-v', '4', tls('/hello')]);
+    expect(loud.status).toBe(0);
+    expect(loud.stderr).toMatch(/^rxcoap: warning: .*not verified.*$/m);
+  });
+
+  it('authenticates with -c certfile -j keyfile -C cafile to a server that demands a client certificate', async () => {
+    const result = await runCli(['-c', pkiFile('client.pem'), '-j', pkiFile('client-key.pem'), '-C', pkiFile('ca.pem'), mutual.uri('/hello')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString()).toBe('world');
+    // coap-client -c: without -j the key is read from the certificate's own PEM file.
+    const both = tmpFile('client-and-key.pem');
+    fs.writeFileSync(both, Buffer.concat([fs.readFileSync(pkiFile('client.pem')), fs.readFileSync(pkiFile('client-key.pem'))]));
+    expect(await runCli(['-c', both, '-C', pkiFile('ca.pem'), mutual.uri('/hello')])).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  it('fails without a client certificate, or with one the server does not trust: exit 1', async () => {
+    const none = await runCli(['-B', '10', '-C', pkiFile('ca.pem'), mutual.uri('/hello')]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/^rxcoap: [^\n]+\n$/);
+    // TLS 1.3 may report the missing certificate as the server's alert (then it names the CLI's flag) or as the connection closing.
+    if (/client certificate/.test(none.stderr)) expect(none.stderr).toContain('give -c certfile (and -j keyfile)');
+    const other = await runCli(['-B', '10', '-c', pkiFile('other-client.pem'), '-j', pkiFile('other-client-key.pem'), '-C', pkiFile('ca.pem'), mutual.uri('/hello')]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/^rxcoap: [^\n]+\n$/);
+  });
+
+  it('names the flag when a -C file holds no certificate: exit 2', async () => {
+    const result = await runCli(['-C', pkiFile('README.md'), tls('/hello')]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('rxcoap: -C holds no readable PEM or DER certificate');
   });
 });
 
@@ -587,6 +884,42 @@ describeInterop('the built rxcoap CLI against libcoap coap-server-notls', 'notls
   });
 
   const uri = (target: string): string => `coap://127.0.0.1:${server.port}${target}`;
+  // coap-server serves CoAP over TCP on the port of UDP.
+  const tcpUri = (target: string): string => `coap+tcp://127.0.0.1:${server.port}${target}`;
+
+  it('GETs / over coap+tcp://, tracing both CSMs at -v 7', async () => {
+    const result = await runCli(['-v', '7', tcpUri('/')]);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toContain('libcoap');
+    expect(result.stderr).toMatch(/^-> CSM \[Max-Message-Size:\d+, Block-Wise-Transfer\]$/m);
+    expect(result.stderr).toMatch(/^<- CSM \[.*Max-Message-Size:\d+.*\]$/m);
+    expect(result.stderr).toMatch(/^-> GET token=[0-9a-f]+/m);
+    expect(result.stderr).toMatch(/^<- 2\.05 Content token=[0-9a-f]+/m);
+  });
+
+  it('PUTs a 20 KB file and GETs it back byte-identical over coap+tcp://', async () => {
+    const content = randomBytes(20 * 1024);
+    const input = tmpFile('tcp-up.bin');
+    const output = tmpFile('tcp-down.bin');
+    fs.writeFileSync(input, content);
+    expect(await runCli(['-m', 'put', '-f', input, tcpUri('/tcp-upload')])).toMatchObject({ status: 0, stderr: '' });
+    expect(await runCli(['-o', output, tcpUri('/tcp-upload')])).toMatchObject({ status: 0, stderr: '' });
+    expect(fs.readFileSync(output)).toEqual(content);
+  });
+
+  it('-s 3 observes /time over coap+tcp:// and exits on time', async () => {
+    const result = await runCli(['-s', '3', '-w', tcpUri('/time')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout.toString().trimEnd().split('\n').length).toBeGreaterThanOrEqual(3);
+    expect(result.elapsed).toBeGreaterThanOrEqual(3000);
+    expect(result.elapsed).toBeLessThan(7000);
+  });
+
+  it('4.04 over coap+tcp:// gives exit 1 and the code on stderr', async () => {
+    const result = await runCli([tcpUri('/no/such/resource')]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^4\.04 Not Found/);
+  });
 
   it('PUTs a 20 KB file with -f and GETs it back byte-identical with -o', async () => {
     const content = randomBytes(20 * 1024);
@@ -643,6 +976,14 @@ describeInterop('the built rxcoap CLI over DTLS-PSK against libcoap coap-server-
     expect(result.stdout.toString()).not.toContain(key);
     expect(result.status).toBe(0);
     expect(result.stdout.toString()).toContain('libcoap');
+  });
+
+  it('GETs over coaps+tcp:// (TLS-PSK, on the secure port) with -u and -k, and never prints the key', async () => {
+    const result = await runCli(['-v', '7', '-u', 'cli-client', '-k', key, `coaps+tcp://127.0.0.1:${server.securePort}/`]);
+    expect(result.stderr + result.stdout.toString()).not.toContain(key);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toContain('libcoap');
+    expect(result.stderr).toMatch(/^<- CSM /m);
   });
 
   it('fails with exit 1 and a DTLS message for a wrong key, without printing it', async () => {

@@ -6,10 +6,12 @@
  */
 import { contentFormatName, ContentFormat } from '../codec/content-format';
 import { parseLinkFormat, formatLinkFormat, type Link } from '../codec/link-format';
-import { optionName, formatOptionValue } from '../codec/option-registry';
-import { codeName, codeToString, messageTypeNames, tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { optionInfo, optionName, formatOptionValue } from '../codec/option-registry';
+import { SignalCode, codeName, codeToString, messageTypeNames, tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { cborDiagnostic, decodeCbor } from '../codec/payload';
+import { decodeStreamFrame } from '../codec/stream-codec';
 import { decodeDatagram } from '../codec/udp-codec';
+import { decodeWsMessage } from '../codec/ws-codec';
 
 /** What kind of body a Content-Format holds, for printing. */
 export type BodyKind = 'cbor' | 'json' | 'link-format' | 'text' | 'binary';
@@ -186,14 +188,22 @@ export function decodePayload(payload: Uint8Array, contentFormat: number | undef
 /** What {@link responseRecord} reads from a response (a `CoapResponse` has all of it). */
 export type ResponseLike = Pick<CoapPdu, 'code' | 'type' | 'messageId' | 'token' | 'options' | 'payload'>;
 
+/** How {@link responseRecord} describes a response. */
+export interface ResponseRecordOptions {
+  /**
+   * It came over coap+tcp:// or coaps+tcp:// (RFC 8323), which have no message types or message IDs: the
+   * record has no `type` and no `messageId`. @defaultValue false
+   */
+  readonly reliable?: boolean;
+}
+
 /** The `--json` object of one response or notification. */
-export function responseRecord(response: ResponseLike, contentFormat: number | undefined): Record<string, unknown> {
+export function responseRecord(response: ResponseLike, contentFormat: number | undefined, options: ResponseRecordOptions = {}): Record<string, unknown> {
   const decoded = decodePayload(response.payload, contentFormat);
   return {
     code: codeToString(response.code),
     codeName: codeName(response.code).replace(/^\d\.\d\d ?/, ''),
-    type: messageTypeNames[response.type],
-    messageId: response.messageId,
+    ...(options.reliable === true ? {} : { type: messageTypeNames[response.type], messageId: response.messageId }),
     token: tokenToHex(response.token),
     options: optionsByName(response.options),
     size: response.payload.length,
@@ -266,21 +276,51 @@ function tracePayload(payload: Uint8Array): string {
   return ` :: ${payload.length} B 0x${shown}`;
 }
 
+/** How a traced message was framed (the logger's third argument): a datagram, an RFC 8323 frame, a WebSocket message. */
+export type TraceFraming = 'datagram' | 'stream' | 'websocket';
+
+const signalNames = new Map<number, string>(Object.entries(SignalCode).map(([name, value]) => [value, name]));
+
+function isSignal(code: number): boolean {
+  return code >> 5 === 7;
+}
+
 /**
- * One PDU as a line for `-v 7`, e.g.
+ * One option of a trace line, `Name:value`. Signaling options (RFC 8323 §5) are named in their message's scope
+ * (option 2 is Max-Message-Size in a CSM, Custody in a Ping), and the empty ones there are flags, shown by
+ * name alone (`Block-Wise-Transfer`).
+ */
+function traceOption(option: CoapOption, code: number): string {
+  if (!isSignal(code)) return `${optionName(option.number)}:${formatOptionValue(option.number, option.value)}`;
+  const name = optionName(option.number, code);
+  if (option.value.length === 0 && optionInfo(option.number, code)?.format === 'empty') return name;
+  return `${name}:${formatOptionValue(option.number, option.value, code)}`;
+}
+
+/**
+ * One message as a line for `-v 7`. Datagrams (coap://, coaps://) show type and message ID, e.g.
  * `-> CON GET mid=4660 token=01ab [Uri-Path:sensors, Uri-Path:temperature, Observe:0]` or
  * `<- ACK 2.05 Content mid=4660 token=01ab [Content-Format:application/json] :: 13 B "{\"on\":true}"`.
+ * RFC 8323 frames and WebSocket messages have neither, so the line starts with the code:
+ * `-> GET token=01ab [Uri-Path:sensors]`, and signaling messages by name: `<- CSM [Max-Message-Size:1152, Block-Wise-Transfer]`.
+ * @param direction - sent or received
+ * @param frame - the bytes as they went over the wire (one datagram, one stream frame, one WebSocket message)
+ * @param framing - how they are framed @defaultValue `'datagram'`
  */
-export function pduLine(direction: 'sent' | 'received', frame: Uint8Array): string {
+export function pduLine(direction: 'sent' | 'received', frame: Uint8Array, framing: TraceFraming = 'datagram'): string {
   const arrow = direction === 'sent' ? '->' : '<-';
   let pdu: CoapPdu;
   try {
-    pdu = decodeDatagram(frame);
+    pdu = framing === 'stream' ? decodeStreamFrame(frame) : framing === 'websocket' ? decodeWsMessage(frame) : decodeDatagram(frame);
   } catch (error) {
     return `${arrow} ${frame.length} B not CoAP (${(error as Error).message})`;
   }
-  const options = pdu.options.map((option) => `${optionName(option.number)}:${formatOptionValue(option.number, option.value)}`);
+  const code = pdu.code;
+  const options = pdu.options.map((option) => traceOption(option, code));
   const token = pdu.token.length === 0 ? '' : ` token=${tokenToHex(pdu.token)}`;
   const optionText = options.length === 0 ? '' : ` [${options.join(', ')}]`;
-  return `${arrow} ${messageTypeNames[pdu.type]} ${codeName(pdu.code)} mid=${pdu.messageId}${token}${optionText}${tracePayload(pdu.payload)}`;
+  const rest = `${token}${optionText}${tracePayload(pdu.payload)}`;
+  if (framing === 'datagram') return `${arrow} ${messageTypeNames[pdu.type]} ${codeName(code)} mid=${pdu.messageId}${rest}`;
+  const codeText = isSignal(code) ? (signalNames.get(code) ?? codeToString(code)) : codeName(code);
+  return `${arrow} ${codeText}${rest}`;
 }

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
  * `rxcoap [options] URI`: a CoAP client on the command line, with libcoap `coap-client`'s options (see
- * `options.ts`), built on the library's public API only. Exit status: 0 on 2.xx, 1 on any other response or
- * a failure (timeout, DTLS, socket), 2 on bad arguments. Keys are never printed, and neither are stack traces:
+ * `options.ts`), built on the library's public API only: coap://, coaps:// (DTLS-PSK), coap+tcp:// and
+ * coaps+tcp:// (TLS with a PSK or certificates). Exit status: 0 on 2.xx, 1 on any other response or a failure
+ * (timeout, DTLS, TLS, socket), 2 on bad arguments. Keys are never printed, and neither are stack traces:
  * every failure is one line on stderr (and one `--json` error record on stdout). A reader that goes away
  * (`rxcoap … | head`, EPIPE) ends the run quietly, the exit status being the response's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
-import { CoapArgumentError, CoapDtlsError, CoapTimeoutError, CoapUriError } from '../errors';
+import { CoapArgumentError, CoapDtlsError, CoapTimeoutError, CoapTlsError, CoapUriError } from '../errors';
 import { CoapContext } from '../context';
 import { decodeString } from '../codec/option-values';
 import { OptionNumber } from '../codec/option-numbers';
@@ -18,9 +19,9 @@ import type { ClientSession } from '../session/client-session';
 import type { RequestInit } from '../session/request-init';
 import type { CoapLogger, PskIdentityKey } from '../session/session-options';
 import type { SessionEvent } from '../session/session-events';
-import '../node'; // registers the Node transports (UDP, DTLS)
+import '../node'; // registers the Node transports (UDP, DTLS, TCP, TLS)
 import { bodyTerminator, errorLine, errorRecord, pduLine, renderBody, responseRecord } from './format';
-import { TRACE_VERBOSITY, USAGE, UsageError, parseCliArgs, parseHintFile, type CliOptions } from './options';
+import { TRACE_VERBOSITY, USAGE, UsageError, parseCliArgs, parseHintFile, pkiCredentials, type CliOptions, type CliPki } from './options';
 import { createTransferProgress, type TransferProgress } from './progress';
 
 /** Exit status of a 2.xx response. */
@@ -150,7 +151,7 @@ function cliLogger(verbosity: number, io: CliIo): CoapLogger {
     warn: verbosity >= 4 ? (message) => line(`rxcoap: warning: ${message}`) : undefined,
     info: verbosity >= 6 ? (message) => line(`rxcoap: ${message}`) : undefined,
     debug: verbosity >= TRACE_VERBOSITY ? (message) => line(`rxcoap: ${message}`) : undefined,
-    pdu: verbosity >= TRACE_VERBOSITY ? (direction, frame) => line(pduLine(direction, frame)) : undefined,
+    pdu: verbosity >= TRACE_VERBOSITY ? (direction, frame, framing) => line(pduLine(direction, frame, framing)) : undefined,
   };
 }
 
@@ -177,10 +178,68 @@ function describeEvent(event: SessionEvent): string {
   }
 }
 
-/** The session for the URI: plain UDP, or DTLS with the `-u`/`-k` credentials and the `-h` hint file. */
+/** `what: cannot read file: ENOENT` as a usage error (exit 2), for the files the options name. */
+function unreadable(flag: string, file: string, error: unknown): UsageError {
+  return new UsageError(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+}
+
+/** Which flag names which certificate field, so the library's messages about them speak the CLI's language. */
+const PKI_FIELD_FLAGS: ReadonlyArray<readonly [string, string]> = [
+  ['pki.pkiKey.publicCert', '-c'],
+  ['pki.pkiKey.privateKey', '-j'],
+  ['pki.pkiKey.caFile', '-C'],
+  ['rootCas.caFile', '-R'],
+  ['rootCas.caDir', '-R'],
+];
+
+/** A library argument error about a certificate file, with the flag in place of the field name. */
+function withFlagNames(error: CoapArgumentError, pki: CliPki | undefined): Error {
+  if (pki === undefined) return error;
+  for (const [name, flag] of PKI_FIELD_FLAGS) {
+    if (error.field !== name) continue;
+    // -c without -j: the key is read from the certificate file.
+    const shown = flag === '-j' && pki.keyFile === pki.certFile ? '-c' : flag;
+    return new UsageError(error.message.startsWith(name) ? shown + error.message.slice(name.length) : `${shown}: ${error.message}`);
+  }
+  return error;
+}
+
+/**
+ * Checks the files of `-c`, `-j`, `-C` and `-R` can be read (before anything is sent: exit 2, as for `-f`),
+ * and sets `-R`'s roots on the context: a directory as `caDir`, a file as `caFile` (coap-client's `setup_pki`).
+ */
+async function preparePki(ctx: CoapContext, pki: CliPki): Promise<void> {
+  for (const [flag, file] of [['-c', pki.certFile], ['-j', pki.keyFile === pki.certFile ? undefined : pki.keyFile], ['-C', pki.caFile]] as const) {
+    if (file === undefined) continue;
+    try {
+      await fs.promises.access(file, fs.constants.R_OK);
+    } catch (error) {
+      throw unreadable(flag, file, error);
+    }
+  }
+  if (pki.rootCas === undefined) return;
+  let directory: boolean;
+  try {
+    directory = (await fs.promises.stat(pki.rootCas)).isDirectory();
+    if (!directory) await fs.promises.access(pki.rootCas, fs.constants.R_OK);
+  } catch (error) {
+    throw unreadable('-R', pki.rootCas, error);
+  }
+  if (directory) ctx.setPkiRootCas(undefined, pki.rootCas);
+  else ctx.setPkiRootCas(pki.rootCas);
+}
+
+/**
+ * The session for the URI: plain UDP or TCP; DTLS or TLS with the `-u`/`-k` credentials and the `-h` hint file;
+ * TLS with the certificate options; or, for coaps+tcp:// without any, TLS verified against the system's roots.
+ */
 async function openSession(ctx: CoapContext, options: CliOptions): Promise<ClientSession> {
   const localIf = options.localAddress === undefined && options.localPort === undefined ? undefined : { address: options.localAddress, port: options.localPort };
   const server = `${options.target.scheme}://${options.uri.slice(options.target.scheme.length + 3).split(/[/?]/)[0]}`;
+  if (options.pki !== undefined) {
+    await preparePki(ctx, options.pki);
+    return ctx.newClientSessionPki({ server, localIf, pki: pkiCredentials(options.pki) });
+  }
   if (options.psk === undefined) return ctx.newClientSession({ server, localIf });
   let hints: Map<string, PskIdentityKey> | undefined;
   if (options.psk.hintFile !== undefined) {
@@ -188,7 +247,7 @@ async function openSession(ctx: CoapContext, options: CliOptions): Promise<Clien
     try {
       text = await fs.promises.readFile(options.psk.hintFile, 'utf8');
     } catch (error) {
-      throw new UsageError(`-h: cannot read ${options.psk.hintFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw unreadable('-h', options.psk.hintFile, error);
     }
     hints = parseHintFile(text, options.psk.hintFile);
   }
@@ -292,7 +351,7 @@ class ResponsePrinter {
     this.lastOk = response.ok;
     const contentFormat = response.contentFormat;
     if (options.json) {
-      this.#io.stdout.write(JSON.stringify(responseRecord(response, contentFormat)) + '\n');
+      this.#io.stdout.write(JSON.stringify(responseRecord(response, contentFormat, { reliable: options.target.reliable })) + '\n');
       if (!response.ok) this.#io.stderr.write(errorLine(response, contentFormat) + '\n');
       return;
     }
@@ -393,6 +452,11 @@ function runExchange(
 function describeFailure(error: unknown, options: CliOptions): string {
   if (error instanceof CoapTimeoutError) return `no response from ${options.uri}: ${error.message}`;
   if (error instanceof CoapDtlsError) return `DTLS with ${options.uri} failed: ${error.message}`;
+  if (error instanceof CoapTlsError) {
+    // The library names its own options (pki.pkiKey.publicCert ...); on the command line they are -c and -j.
+    const message = error.reason === 'client-cert-required' ? error.message.replace(/: give pki\.pkiKey\.[^:]*$/, '') + ': give -c certfile (and -j keyfile)' : error.message;
+    return `TLS with ${options.uri} failed: ${message}`;
+  }
   if (error instanceof Error) return error.message;
   return String(error);
 }
@@ -458,10 +522,18 @@ async function run(argv: readonly string[], io: CliIo, stdoutFailed: AbortSignal
         responses$ = session.request(init);
       }
     } catch (error) {
-      if (error instanceof UsageError || error instanceof CoapArgumentError || error instanceof CoapUriError) return usageFailure(io, json, error);
+      if (error instanceof CoapArgumentError) return usageFailure(io, json, withFlagNames(error, options.pki));
+      if (error instanceof UsageError || error instanceof CoapUriError) return usageFailure(io, json, error);
       throw error;
     }
-    if (options.verbosity >= 6) session.events$.subscribe((event) => io.stderr.write(`rxcoap: ${describeEvent(event)}\n`));
+    session.events$.subscribe((event) => {
+      // A warning (`-n`: the server's identity is not checked) shows from level 4, as libcoap's warnings do.
+      if ((event as { type: string }).type === 'warning') {
+        if (options.verbosity >= 4) io.stderr.write(`rxcoap: warning: ${String((event as { message?: unknown }).message ?? describeEvent(event))}\n`);
+      } else if (options.verbosity >= 6) {
+        io.stderr.write(`rxcoap: ${describeEvent(event)}\n`);
+      }
+    });
 
     // -b num,size with num > 0 asks for that one block (coap-client's single_block_requested): the block is
     // the whole answer, never held back waiting for the rest of a body, and draws no progress bar.
@@ -482,9 +554,9 @@ async function run(argv: readonly string[], io: CliIo, stdoutFailed: AbortSignal
 
     switch (outcome.kind) {
       case 'error':
-        if (outcome.error instanceof UsageError || outcome.error instanceof CoapArgumentError || outcome.error instanceof CoapUriError) {
-          return usageFailure(io, json, outcome.error);
-        }
+        // A certificate file that holds no certificate or key is found when the session connects.
+        if (outcome.error instanceof CoapArgumentError) return usageFailure(io, json, withFlagNames(outcome.error, options.pki));
+        if (outcome.error instanceof UsageError || outcome.error instanceof CoapUriError) return usageFailure(io, json, outcome.error);
         reportFailure(io, json, outcome.error, describeFailure(outcome.error, options));
         return EXIT_FAILED;
       case 'gave-up': {

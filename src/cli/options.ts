@@ -8,6 +8,7 @@ import { contentFormatByName } from '../codec/content-format';
 import { OptionNumber } from '../codec/option-numbers';
 import { Method, type MethodName } from '../codec/pdu';
 import { parseCoapUri, type CoapUri } from '../codec/uri';
+import type { PkiCredentials } from '../session/pki-options';
 import type { RequestOption } from '../session/request-init';
 
 /** A command line that cannot be run: the message says what is wrong; the CLI exits with status 2. */
@@ -23,7 +24,7 @@ export class UsageError extends Error {
 /** Where the request body comes from. */
 export type PayloadSource = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'file'; readonly path: string };
 
-/** PSK credentials from `-u` and `-k` (and `-h`). The key is never printed. */
+/** PSK credentials from `-u` and `-k` (and `-h`), for coaps:// and coaps+tcp://. The key is never printed. */
 export interface CliPsk {
   readonly identity: string;
   readonly key: string;
@@ -31,11 +32,28 @@ export interface CliPsk {
   readonly hintFile: string | undefined;
 }
 
+/**
+ * Certificate options of a coaps+tcp:// URI, coap-client's PKI letters: `-c certfile`, `-j keyfile`, `-C cafile`,
+ * `-R trust_casfile` and `-n`. Files are named here and read by the TLS transport.
+ */
+export interface CliPki {
+  /** `-c certfile`: the client's own certificate (PEM), for mutual authentication. */
+  readonly certFile: string | undefined;
+  /** `-j keyfile`, or the `-c` file when `-j` is absent (coap-client: the key may sit in the certificate's PEM file). */
+  readonly keyFile: string | undefined;
+  /** `-C cafile`: the CA (and intermediates) that signed the server's certificate. */
+  readonly caFile: string | undefined;
+  /** `-R trust_casfile`: a PEM file, or a directory of them, of trusted root CAs. */
+  readonly rootCas: string | undefined;
+  /** False with `-n`: the server's certificate is not checked. */
+  readonly verifyPeerCert: boolean;
+}
+
 /** Everything a command line asks for, checked. */
 export interface CliOptions {
   /** The URI as given. */
   readonly uri: string;
-  /** The URI parsed (scheme `coap` or `coaps`). */
+  /** The URI parsed (scheme `coap`, `coaps`, `coap+tcp` or `coaps+tcp`). */
   readonly target: CoapUri;
   readonly method: MethodName;
   readonly payload: PayloadSource | undefined;
@@ -61,8 +79,13 @@ export interface CliOptions {
   readonly localAddress: string | undefined;
   /** `-p port`. */
   readonly localPort: number | undefined;
-  /** `-u`/`-k`/`-h` for coaps:// URIs. */
+  /** `-u`/`-k`/`-h` for coaps:// and coaps+tcp:// URIs. */
   readonly psk: CliPsk | undefined;
+  /**
+   * `-c`/`-j`/`-C`/`-R`/`-n` for coaps+tcp:// URIs; undefined without them (a coaps+tcp:// URI without PSK or
+   * certificate options verifies the server against the system's trust store).
+   */
+  readonly pki: CliPki | undefined;
   /** `-U`: no Uri-Host/Uri-Port. */
   readonly omitUriHost: boolean;
   /** `-v num`: 0..9. At 7 and above every PDU is traced on stderr. */
@@ -86,7 +109,8 @@ export const TRACE_VERBOSITY = 7;
 /** `rxcoap --help`. */
 export const USAGE = `Usage: rxcoap [options] URI
 
-A CoAP client on rxcoap, with libcoap coap-client's options. URI is coap:// or coaps://.
+A CoAP client on rxcoap, with libcoap coap-client's options. URI is coap://, coaps:// (DTLS),
+coap+tcp:// or coaps+tcp:// (TLS).
 Exit status: 0 on a 2.xx response, 1 otherwise (the code and any diagnostic on stderr), 2 on bad arguments.
 
 Request
@@ -112,15 +136,24 @@ Response
 Session
   -a, --local-address a   local address to send from
   -p, --local-port port   local port to send from
-  -u, --identity id       PSK identity (coaps://)
-  -k, --key key           pre-shared key (coaps://); never printed
-  -h, --hint-file file    lines of hint,identity,key: credentials per server identity hint (coaps://)
   -v, --verbose num       log level 0..9 (default ${DEFAULT_VERBOSITY}); 7 and above print every PDU sent and received
+
+PSK (coaps://, coaps+tcp://)
+  -u, --identity id       PSK identity
+  -k, --key key           pre-shared key; never printed
+  -h, --hint-file file    lines of hint,identity,key: credentials per server identity hint
+
+Certificates (coaps+tcp://; without these or -k the server is checked against the system's trust store)
+  -c, --cert file         own certificate (PEM), for mutual authentication; also the key file unless -j
+  -j, --cert-key file     private key (PEM) of the -c certificate
+  -C, --ca file           CA (PEM) that signed the server's certificate: the server must chain to it
+  -R, --root-cas path     trusted root CAs: a PEM file or a directory of them (the server may chain to any)
+  -n, --no-verify         do not check the server's certificate (insecure)
 
       --help              this text
       --version           the version
 
-Not in this version: coap+tcp://, coaps+tcp://, coap+ws://, coaps+ws://, certificates, Unix sockets, multicast.
+Not in this version: coap+ws://, coaps+ws://, certificates over DTLS (coaps://), Unix sockets, multicast.
 
 Examples
   rxcoap coap://127.0.0.1/.well-known/core
@@ -128,6 +161,7 @@ Examples
   rxcoap -s 10 coap://127.0.0.1/sensors/temperature
   rxcoap -o firmware.bin coap://127.0.0.1/firmware
   rxcoap -u client -k secret coaps://127.0.0.1/secret
+  rxcoap -C ca.pem -c client.pem -j client-key.pem coaps+tcp://localhost/secret
 `;
 
 const argumentSpec = {
@@ -148,6 +182,11 @@ const argumentSpec = {
   key: { type: 'string', short: 'k' },
   identity: { type: 'string', short: 'u' },
   'hint-file': { type: 'string', short: 'h' },
+  cert: { type: 'string', short: 'c' },
+  'cert-key': { type: 'string', short: 'j' },
+  ca: { type: 'string', short: 'C' },
+  'root-cas': { type: 'string', short: 'R' },
+  'no-verify': { type: 'boolean', short: 'n' },
   'hop-limit': { type: 'string', short: 'H' },
   'no-uri-host': { type: 'boolean', short: 'U' },
   verbose: { type: 'string', short: 'v' },
@@ -259,20 +298,72 @@ export function parseBlockArgument(value: string): { num: number | undefined; si
   return { num, size };
 }
 
+/** The schemes this version runs: UDP, DTLS, and RFC 8323 over TCP and TLS. */
+const SUPPORTED_SCHEMES: ReadonlySet<string> = new Set(['coap', 'coaps', 'coap+tcp', 'coaps+tcp']);
+
 function parseTarget(uri: string): CoapUri {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
   // Checked before parsing so the message names the real problem, not a URI detail.
-  if (scheme !== undefined && /^coaps?\+(tcp|ws)$/.test(scheme)) throw new UsageError(`${scheme}:// is not supported by this version`);
-  if (scheme !== undefined && !/^coaps?$/.test(scheme)) throw new UsageError(`'${scheme}' is not a CoAP scheme: use coap:// or coaps://`);
+  if (scheme !== undefined && /^coaps?\+ws$/.test(scheme)) throw new UsageError(`${scheme}:// is not supported by this version`);
+  if (scheme !== undefined && !SUPPORTED_SCHEMES.has(scheme)) {
+    throw new UsageError(`'${scheme}' is not a CoAP scheme: use coap://, coaps://, coap+tcp:// or coaps+tcp://`);
+  }
   let target: CoapUri;
   try {
     target = parseCoapUri(uri);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  if (target.reliable) throw new UsageError(`${target.scheme}:// is not supported by this version`);
+  if (!SUPPORTED_SCHEMES.has(target.scheme)) throw new UsageError(`${target.scheme}:// is not supported by this version`);
   if (target.unixPath !== undefined) throw new UsageError('Unix-domain sockets are not supported by this version');
   return target;
+}
+
+/** A file option's value: never empty. */
+function fileName(value: string | undefined, flag: string): string | undefined {
+  if (value === '') throw new UsageError(`${flag} needs a file name`);
+  return value;
+}
+
+/**
+ * The certificate options (`-c`, `-j`, `-C`, `-R`, `-n`) as coap-client reads them: only for coaps+tcp://
+ * (DTLS certificates are not in this version), never together with PSK options, `-j` only with `-c`.
+ */
+function parsePki(values: Readonly<Record<string, unknown>>, target: CoapUri, hasPsk: boolean): CliPki | undefined {
+  const certFile = fileName(values.cert as string | undefined, '-c');
+  const keyFile = fileName(values['cert-key'] as string | undefined, '-j');
+  const caFile = fileName(values.ca as string | undefined, '-C');
+  const rootCas = fileName(values['root-cas'] as string | undefined, '-R');
+  const noVerify = values['no-verify'] === true;
+  if (certFile === undefined && keyFile === undefined && caFile === undefined && rootCas === undefined && !noVerify) return undefined;
+  if (target.secure && !target.reliable) {
+    throw new UsageError('DTLS with certificates is not supported by this version: coaps:// takes -u and -k (certificates work with coaps+tcp://)');
+  }
+  if (!target.secure) throw new UsageError(`-c, -j, -C, -R and -n are for coaps+tcp:// URIs, not ${target.scheme}://`);
+  if (hasPsk) throw new UsageError('-u/-k/-h (PSK) and -c/-j/-C/-R/-n (certificates) are two ways to secure coaps+tcp://: use one');
+  if (keyFile !== undefined && certFile === undefined) throw new UsageError('-j names the private key of the -c certificate: give -c certfile too');
+  // coap-client: the private key may sit in the certificate's PEM file when -j is absent.
+  return { certFile, keyFile: keyFile ?? certFile, caFile, rootCas, verifyPeerCert: !noVerify };
+}
+
+/**
+ * The library's certificate credentials for the CLI's certificate options, with coap-client's rules
+ * (`setup_pki`): `-C` makes the server chain to that CA (checkCommonCa) unless `-R` is given too, whose roots
+ * then widen the trust to any of them; `-n` switches verification off. `-R` itself goes to
+ * `ctx.setPkiRootCas`, not here. Everything else keeps the library's strict defaults (an expired or
+ * self-signed server certificate is refused, where coap-client allows both).
+ */
+export function pkiCredentials(pki: CliPki): PkiCredentials {
+  const pkiKey = {
+    ...(pki.caFile === undefined ? {} : { caFile: pki.caFile }),
+    ...(pki.certFile === undefined ? {} : { publicCert: pki.certFile, privateKey: pki.keyFile ?? pki.certFile }),
+  };
+  return {
+    verifyPeerCert: pki.verifyPeerCert,
+    // coap-client: check_common_ca = !root_ca_file.
+    ...(pki.caFile === undefined && pki.rootCas === undefined ? {} : { checkCommonCa: pki.rootCas === undefined }),
+    ...(Object.keys(pkiKey).length === 0 ? {} : { pkiKey }),
+  };
 }
 
 /**
@@ -334,15 +425,20 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
 
   let psk: CliPsk | undefined;
   const hasPsk = values.key !== undefined || values.identity !== undefined || values['hint-file'] !== undefined;
-  if (target.secure) {
+  const pki = parsePki(values, target, hasPsk);
+  if (!target.secure && hasPsk) throw new UsageError(`-u, -k and -h are for coaps:// and coaps+tcp:// URIs, not ${target.scheme}://`);
+  // coaps:// always needs a PSK here (no DTLS certificates yet); coaps+tcp:// takes one, certificates, or neither.
+  if (target.secure && (hasPsk || !target.reliable)) {
     if (values.key === undefined || values.identity === undefined) {
-      throw new UsageError('coaps:// needs a pre-shared key: give -u identity and -k key (certificates are not supported by this version)');
+      throw new UsageError(
+        target.reliable
+          ? 'a PSK needs both -u identity and -k key'
+          : 'coaps:// needs a pre-shared key: give -u identity and -k key (DTLS with certificates is not supported by this version; coaps+tcp:// takes -c/-C/-R)',
+      );
     }
     // The key's value never appears in a message.
     if (values.key.length === 0) throw new UsageError('-k: the key is empty');
     psk = { identity: values.identity, key: values.key, hintFile: values['hint-file'] };
-  } else if (hasPsk) {
-    throw new UsageError('-u, -k and -h are for coaps:// URIs');
   }
 
   if (values.json === true && values.output !== undefined) throw new UsageError('--json writes to stdout: it cannot be used with -o');
@@ -366,6 +462,7 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       localAddress: values['local-address'],
       localPort,
       psk,
+      pki,
       omitUriHost: values['no-uri-host'] === true,
       verbosity,
       newline: values.newline === true,
