@@ -5,6 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { freeUdpPort, kill, sleep, spawnPinned } from './children';
 import { encodeMessage, pathOptions } from './peers/raw-dgram';
@@ -20,8 +21,48 @@ export interface LibcoapServerOptions {
   readonly cpu: number | undefined;
   /** `-d max`: allow dynamic resources created by PUT. */
   readonly dynamic?: number;
-  /** Start coap-server-openssl with `-k key` (DTLS on port + 1). */
+  /** Start coap-server-openssl with `-k key` (DTLS, and TLS, on port + 1). */
   readonly pskKey?: string;
+  /**
+   * Which libcoap: Debian bookworm's 4.3.1 from /usr/bin (default), or trixie's 4.3.4 from its private prefix
+   * (`LIBCOAP_4_3_4_PREFIX`, default /opt/libcoap-4.3.4, run through the prefix's own loader; see
+   * scripts/install-libcoap-4.3.4.sh). With 4.3.4 the TCP ports (P, and P + 1 for TLS) are checked free too.
+   */
+  readonly version?: '4.3.1' | '4.3.4';
+}
+
+const LIBCOAP_434_LIB_DIR = 'usr/lib/x86_64-linux-gnu';
+
+/** `command` and arguments that run `coap-server-<flavor>` of a version, or an error saying what is missing. */
+function libcoapCommand(flavor: 'notls' | 'openssl', version: '4.3.1' | '4.3.4'): { command: string; prefixArgs: string[] } {
+  if (version === '4.3.1') {
+    const binary = `/usr/bin/coap-server-${flavor}`;
+    if (!existsSync(binary)) throw new Error(`${binary} is not installed (libcoap3-bin)`);
+    return { command: binary, prefixArgs: [] };
+  }
+  const prefix = process.env.LIBCOAP_4_3_4_PREFIX || '/opt/libcoap-4.3.4';
+  const binary = path.join(prefix, 'usr/bin', `coap-server-${flavor}`);
+  const loader = path.join(prefix, LIBCOAP_434_LIB_DIR, 'ld-linux-x86-64.so.2');
+  if (!existsSync(binary) || !existsSync(loader)) throw new Error(`libcoap 4.3.4 is not installed in ${prefix} (bash scripts/install-libcoap-4.3.4.sh)`);
+  return { command: loader, prefixArgs: ['--library-path', path.join(prefix, LIBCOAP_434_LIB_DIR), binary] };
+}
+
+function tcpPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port P free for UDP and TCP (and P + 1 too when `pair`): libcoap serves UDP and TCP on P, (D)TLS on P + 1. */
+export async function freeUdpTcpPort(pair: boolean): Promise<number> {
+  for (let tries = 0; tries < 20; tries++) {
+    const port = await freeUdpPort(pair);
+    const free = await Promise.all([tcpPortFree(port), pair ? tcpPortFree(port + 1) : Promise.resolve(true)]);
+    if (free.every(Boolean)) return port;
+  }
+  throw new Error('no free UDP+TCP port found');
 }
 
 /** Resolves once something on `port` answers a CON GET (or rejects after `ms`). */
@@ -51,15 +92,18 @@ export async function waitForCoap(port: number, ms = 4000): Promise<void> {
   }
 }
 
-/** Starts `coap-server-notls` (or `coap-server-openssl -k` for PSK) on a free loopback port. */
+/**
+ * Starts `coap-server-notls` (or `coap-server-openssl -k` for PSK) on a free loopback port; resolves once it
+ * answers a CON GET over UDP on that port (it serves TCP on the same port, TLS on port + 1, from the start).
+ */
 export async function startLibcoapServer(options: LibcoapServerOptions): Promise<RunningServer> {
-  const binary = options.pskKey === undefined ? '/usr/bin/coap-server-notls' : '/usr/bin/coap-server-openssl';
-  if (!existsSync(binary)) throw new Error(`${binary} is not installed (libcoap3-bin)`);
-  const port = await freeUdpPort(options.pskKey !== undefined);
-  const args = ['-A', '127.0.0.1', '-p', String(port), '-v', '0'];
+  const version = options.version ?? '4.3.1';
+  const { command, prefixArgs } = libcoapCommand(options.pskKey === undefined ? 'notls' : 'openssl', version);
+  const port = version === '4.3.1' ? await freeUdpPort(options.pskKey !== undefined) : await freeUdpTcpPort(options.pskKey !== undefined);
+  const args = [...prefixArgs, '-A', '127.0.0.1', '-p', String(port), '-v', '0'];
   if (options.dynamic !== undefined) args.push('-d', String(options.dynamic));
   if (options.pskKey !== undefined) args.push('-k', options.pskKey);
-  const child = spawnPinned(options.cpu, binary, args, { stdio: 'ignore' });
+  const child = spawnPinned(options.cpu, command, args, { stdio: 'ignore' });
   try {
     await waitForCoap(port);
   } catch (error) {
@@ -75,8 +119,13 @@ export function startFastPeer(cpu: number | undefined): Promise<RunningServer> {
 }
 
 /** Starts a Node peer of bench/peers/ (`fast-peer` or `notifier`) in its own pinned process. */
-export async function startNodePeer(cpu: number | undefined, script: 'fast-peer' | 'notifier'): Promise<RunningServer> {
-  const child = spawnPinned(cpu, process.execPath, [path.join(__dirname, 'peers', `${script}.js`), '0']);
+export function startNodePeer(cpu: number | undefined, script: 'fast-peer' | 'notifier'): Promise<RunningServer> {
+  return startNodeServer(cpu, [path.join(__dirname, 'peers', `${script}.js`), '0'], script);
+}
+
+/** Runs `node ARGS` pinned to `cpu` and resolves once it prints `READY PORT`. */
+export async function startNodeServer(cpu: number | undefined, nodeArgs: readonly string[], script: string): Promise<RunningServer> {
+  const child = spawnPinned(cpu, process.execPath, nodeArgs);
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${script} did not start within 5 s`)), 5000);

@@ -10,8 +10,10 @@
  * - every child has a hard time limit; every process started is killed at the end (by pid), also on errors
  *   and on SIGINT/SIGTERM. A failing figure prints its error in its row and the run goes on.
  *
+ * Server mode: `node dist/bench/run.js --serve tcp-test-peer` (the idle-memory figure's TCP server).
+ *
  * Run a subset: `node dist/bench/run.js get1 codec ...` (names: get1, get1fast, get32, codec, block, observe,
- * dtls, memory).
+ * dtls, tcp, tls, memory).
  */
 import type { TableRow } from './table';
 import { printTable } from './table';
@@ -20,7 +22,8 @@ import { figureGetOneOutstanding, figureGetThirtyTwo, udpGetChild, type UdpGetAr
 import { blockChild, figureBlockDownload, type BlockChildArgs } from './block-download';
 import { figureObserve, observeChild, type ObserveChildArgs } from './observe';
 import { dtlsChild, figureDtls, type DtlsChildArgs } from './dtls';
-import { figureIdleMemory, idleMemoryChild, type IdleMemoryArgs } from './idle-memory';
+import { figureTcp, figureTls, streamGetChild, type StreamGetArgs } from './tcp';
+import { figureIdleMemory, idleMemoryChild, serveTcpTestPeer, type IdleMemoryArgs } from './idle-memory';
 
 /** Child mode: one measurement, result on stdout. */
 async function child(figure: string, args: unknown): Promise<unknown> {
@@ -33,6 +36,8 @@ async function child(figure: string, args: unknown): Promise<unknown> {
       return observeChild(args as ObserveChildArgs);
     case 'dtls':
       return dtlsChild(args as DtlsChildArgs);
+    case 'stream-get':
+      return streamGetChild(args as StreamGetArgs);
     case 'memory':
       return idleMemoryChild(args as IdleMemoryArgs);
     default:
@@ -51,11 +56,19 @@ const figures: Record<string, () => Promise<TableRow[]>> = {
   block: () => figureBlockDownload(),
   observe: () => figureObserve(),
   dtls: () => figureDtls(),
+  tcp: () => figureTcp(),
+  tls: () => figureTls(),
   memory: () => figureIdleMemory(),
 };
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--serve') {
+    // Server mode (started pinned by a figure, killed by pid): prints `READY PORT`, runs until killed.
+    if (argv[1] !== 'tcp-test-peer') throw new Error(`unknown server ${argv[1]}`);
+    await serveTcpTestPeer();
+    return;
+  }
   if (argv[0] === '--child') {
     try {
       emitResult(await child(argv[1], JSON.parse(argv[2] ?? '{}')));
