@@ -6,6 +6,7 @@
 import { Observable, type SchedulerLike } from 'rxjs';
 import type { CoapDecodeError, PeerAddress } from '../errors';
 import type { CoapPdu } from '../codec/pdu';
+import type { ResponseDeadlines } from './response-deadlines';
 import type { TokenMatcher } from './token-matcher';
 
 /** A request to send: everything but type and message ID. */
@@ -39,6 +40,11 @@ export interface ExchangeContext {
    * the session reports it as a `bad-packet` event. Optional: a stack without events ignores it.
    */
   readonly reportBadPacket?: (error: CoapDecodeError) => void;
+  /**
+   * The queue a request waiting for its response joins (one timer per queue instead of one per request), by
+   * CON/NON since their waits differ. Optional: without it a request schedules its own timeout.
+   */
+  responseDeadlines?(confirmable: boolean): ResponseDeadlines;
 }
 
 /** `transmit` in terms of `send`, for implementations of {@link ExchangeContext}. */

@@ -11,6 +11,7 @@ import { CoapDecodeError, CoapOptionError, CoapTimeoutError } from '../errors';
 import { tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { findUnknownCritical, optionName, optionValueProblem } from '../codec/option-registry';
 import type { ExchangeContext, OutgoingRequest, SendCallbacks } from './exchange-context';
+import type { ResponseDeadlines, ResponseWaiter } from './response-deadlines';
 
 /** Options of {@link startRequest}. */
 export interface RequestExchangeOptions {
@@ -74,7 +75,7 @@ export function startRequest(ctx: ExchangeContext, request: RequestTemplate, opt
  * One request in flight: an object rather than a handful of closures (this is the per-request path). It is
  * its own send callbacks; `handler` receives the responses for its token; `cancel` ends it.
  */
-class PendingRequest implements SendCallbacks {
+class PendingRequest implements SendCallbacks, ResponseWaiter {
   readonly #ctx: ExchangeContext;
   readonly #callbacks: RequestCallbacks;
   readonly #token: Uint8Array;
@@ -82,6 +83,8 @@ class PendingRequest implements SendCallbacks {
   #done = false;
   #cancelSend: (() => void) | undefined;
   #wait: Subscription | undefined;
+  responseDeadline = 0;
+  #deadlines: ResponseDeadlines | undefined;
 
   constructor(ctx: ExchangeContext, request: RequestTemplate, options: RequestExchangeOptions, callbacks: RequestCallbacks) {
     this.#ctx = ctx;
@@ -122,16 +125,32 @@ class PendingRequest implements SendCallbacks {
     const ctx = this.#ctx;
     const confirmable = this.#confirmable;
     const wait = confirmable ? ctx.responseTimeout : ctx.nonTimeout;
-    this.#wait = ctx.scheduler.schedule(() => {
-      this.#finish();
-      this.#callbacks.error(
-        new CoapTimeoutError(confirmable ? 'no response after the request was acknowledged' : 'no response to the NON request', {
-          peer: ctx.peer,
-          token: tokenToHex(this.#token),
-          elapsed: wait,
-        }),
-      );
-    }, wait);
+    const deadlines = ctx.responseDeadlines?.(confirmable);
+    if (deadlines !== undefined) {
+      this.responseDeadline = ctx.scheduler.now() + wait;
+      this.#deadlines = deadlines;
+      deadlines.add(this);
+      return;
+    }
+    this.#wait = ctx.scheduler.schedule(() => this.responseTimedOut(), wait);
+  }
+
+  get waitingForResponse(): boolean {
+    return !this.#done;
+  }
+
+  responseTimedOut(): void {
+    if (this.#done) return;
+    this.#finish();
+    const ctx = this.#ctx;
+    const confirmable = this.#confirmable;
+    this.#callbacks.error(
+      new CoapTimeoutError(confirmable ? 'no response after the request was acknowledged' : 'no response to the NON request', {
+        peer: ctx.peer,
+        token: tokenToHex(this.#token),
+        elapsed: confirmable ? ctx.responseTimeout : ctx.nonTimeout,
+      }),
+    );
   }
 
   failed(error: unknown): void {
@@ -142,6 +161,11 @@ class PendingRequest implements SendCallbacks {
 
   #finish(): void {
     this.#done = true;
+    const deadlines = this.#deadlines;
+    if (deadlines !== undefined) {
+      this.#deadlines = undefined;
+      deadlines.settle(); // answered: leave the queue when at its head (an idle session keeps no request)
+    }
     this.#ctx.tokens.remove(this.#token, this.handler);
     this.#cancelSend?.();
     this.#wait?.unsubscribe();

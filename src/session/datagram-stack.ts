@@ -6,6 +6,7 @@
 import { Observable, type SchedulerLike } from 'rxjs';
 import { CoapDecodeError } from '../errors';
 import { transmitWith, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
+import { ResponseDeadlines } from '../exchange/response-deadlines';
 import { TokenMatcher } from '../exchange/token-matcher';
 import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
 import { randomMessageId } from '../message-layer/message-id';
@@ -32,6 +33,9 @@ export class DatagramStack implements Stack {
   readonly #onEvent: (event: MessageLayerEvent) => void;
   readonly #watchers = new FailureWatchers();
   readonly #frames: { unsubscribe(): void } | undefined;
+  /** Requests waiting for a separate response (after an empty ACK) or for the response to a NON; lazy. */
+  #conDeadlines: ResponseDeadlines | undefined;
+  #nonDeadlines: ResponseDeadlines | undefined;
 
   constructor(transport: Transport, config: StackConfig) {
     const tokens = (this.tokens = new TokenMatcher(config.tokenGenerator));
@@ -96,6 +100,11 @@ export class DatagramStack implements Stack {
     });
   }
 
+  /** CON and NON requests wait differently long, so each has its queue. */
+  responseDeadlines(confirmable: boolean): ResponseDeadlines {
+    return confirmable ? (this.#conDeadlines ??= new ResponseDeadlines(this.scheduler)) : (this.#nonDeadlines ??= new ResponseDeadlines(this.scheduler));
+  }
+
   /** True once the stack failed (the connection is gone). */
   get failed(): boolean {
     return this.#watchers.failed;
@@ -127,6 +136,8 @@ export class DatagramStack implements Stack {
     if (this.#watchers.failed) return;
     this.#frames?.unsubscribe(); // stop receiving
     this.#messages.close();
+    this.#conDeadlines?.close();
+    this.#nonDeadlines?.close();
     this.#watchers.fail(error);
   }
 }

@@ -18,6 +18,7 @@ import { decodeWsMessage, encodeWsMessage } from '../codec/ws-codec';
 import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
 import { transmitWith, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
 import { tokenKey } from '../exchange/token';
+import { ResponseDeadlines } from '../exchange/response-deadlines';
 import { TokenMatcher } from '../exchange/token-matcher';
 import { BASE_CAPABILITIES, csmPdu, readCsm, type PeerCapabilities } from '../signaling/csm';
 import { pingPdu, pongFor } from '../signaling/ping-pong';
@@ -87,12 +88,15 @@ export class ReliableStack implements Stack {
   #pings: Map<string, PingWaiter> | undefined;
   #frames: Subscription | undefined;
   #dead = false;
+  /** Requests waiting for their responses: every request on a reliable transport is "sent" at once. */
+  #deadlines: ResponseDeadlines | undefined;
 
   constructor(transport: Transport, framing: Framing, config: StackConfig) {
     this.tokens = new TokenMatcher(config.tokenGenerator);
     this.scheduler = config.scheduler;
     this.responseTimeout = config.params.separateResponseTimeout;
-    this.nonTimeout = config.params.nonTimeout;
+    // RFC 8323 has no NON: every request waits alike (and one deadline queue serves them all).
+    this.nonTimeout = this.responseTimeout;
     this.peer = transport.remote;
     this.#transport = transport;
     this.#framing = framing;
@@ -198,6 +202,11 @@ export class ReliableStack implements Stack {
     return this.#watchers.failed;
   }
 
+  /** One queue: on a reliable transport CON and NON wait alike (the request timer of RFC 8323 is the same). */
+  responseDeadlines(_confirmable: boolean): ResponseDeadlines {
+    return (this.#deadlines ??= new ResponseDeadlines(this.scheduler));
+  }
+
   watch(watcher: FailureWatcher): void {
     this.#watchers.watch(watcher);
   }
@@ -221,6 +230,7 @@ export class ReliableStack implements Stack {
     if (this.#watchers.failed) return;
     this.#dead = true;
     this.#stopTimers();
+    this.#deadlines?.close();
     this.#frames?.unsubscribe();
     this.#queue = undefined;
     this.#pings = undefined;

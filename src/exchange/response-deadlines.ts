@@ -1,0 +1,92 @@
+/**
+ * The response deadlines of one stack: requests that were sent (reliable transports, NON) or acknowledged with an
+ * empty ACK (RFC 7252 §5.2.2) wait for their response, and fail when it does not come in time. One timer per
+ * queue instead of one per request (a request stream over TCP would otherwise set and clear a timer per
+ * request): every entry of a queue waits equally long, so deadlines come in the order requests were added, and
+ * the timer, armed for the earliest, is never cancelled early; when it fires it ends what expired and re-arms for
+ * what is left. Answered requests leave the queue when they reach its head.
+ */
+import type { SchedulerLike, Subscription } from 'rxjs';
+
+/** A request waiting for its response. */
+export interface ResponseWaiter {
+  /** `scheduler.now()` at which it gives up. */
+  readonly responseDeadline: number;
+  /** False once answered or cancelled. */
+  readonly waitingForResponse: boolean;
+  /** The deadline passed: fail. */
+  responseTimedOut(): void;
+}
+
+/** Compact the array once this many answered entries sit before the head. */
+const COMPACT_AT = 1024;
+
+/** One queue of equal waits. */
+export class ResponseDeadlines {
+  readonly #scheduler: SchedulerLike;
+  #queue: ResponseWaiter[] = [];
+  #head = 0;
+  #timer: Subscription | undefined;
+  #closed = false;
+
+  constructor(scheduler: SchedulerLike) {
+    this.#scheduler = scheduler;
+  }
+
+  /** Adds `waiter`; its deadline must not be earlier than that of any waiter added before. */
+  add(waiter: ResponseWaiter): void {
+    if (this.#closed) return;
+    this.#dropAnswered();
+    this.#queue.push(waiter);
+    if (this.#timer === undefined) this.#arm(waiter.responseDeadline);
+  }
+
+  /** A waiter was answered or cancelled: drops the answered ones at the head. */
+  settle(): void {
+    this.#dropAnswered();
+  }
+
+  /** Stops the timer and forgets every waiter (the connection is gone; they fail another way). */
+  close(): void {
+    this.#closed = true;
+    this.#timer?.unsubscribe();
+    this.#timer = undefined;
+    this.#queue = [];
+    this.#head = 0;
+  }
+
+  #arm(deadline: number): void {
+    this.#timer = this.#scheduler.schedule(() => this.#expire(), Math.max(0, deadline - this.#scheduler.now()));
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    const now = this.#scheduler.now();
+    const queue = this.#queue;
+    while (this.#head < queue.length) {
+      const waiter = queue[this.#head];
+      if (waiter.waitingForResponse) {
+        if (waiter.responseDeadline > now) break;
+        waiter.responseTimedOut();
+      }
+      this.#head++;
+    }
+    this.#dropAnswered();
+    if (this.#head < this.#queue.length && !this.#closed) this.#arm(this.#queue[this.#head].responseDeadline);
+  }
+
+  /** Moves the head past answered waiters; compacts when many sit before it (no object kept 247 s after use). */
+  #dropAnswered(): void {
+    const queue = this.#queue;
+    while (this.#head < queue.length && !queue[this.#head].waitingForResponse) this.#head++;
+    if (this.#head === queue.length) {
+      if (queue.length > 0) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+    } else if (this.#head >= COMPACT_AT) {
+      this.#queue = queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
