@@ -295,6 +295,20 @@ export class MessageLayer {
     if (this.#slot === job) this.#slot = null;
     else this.#outstanding!.delete(job.messageId);
     this.#drain();
+    if (this.#slot === null && (this.#outstanding === null || this.#outstanding.size === 0) && !this.#hasQueued()) this.#goIdle();
+  }
+
+  /**
+   * Nothing outstanding: stop the retransmission timer and drop the tables now, not when the timer lapses (heap
+   * per idle session is measured right after its last exchange: a pending Node timer costs ~0.5 KiB).
+   */
+  #goIdle(): void {
+    if (this.#timer === undefined) return;
+    this.#timer.unsubscribe();
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#outstanding = null;
+    this.#config.onIdle?.();
   }
 
   #drain(): void {
