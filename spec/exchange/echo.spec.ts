@@ -9,7 +9,8 @@ import { OptionNumber } from '../../src/codec/option-numbers';
 import { encodeString } from '../../src/codec/option-values';
 import { getOption, Method, ResponseCode, type CoapOption, type CoapPdu } from '../../src/codec/pdu';
 import { blockwiseRequest } from '../../src/exchange/blockwise';
-import { echoExchange, EchoState } from '../../src/exchange/echo';
+import { echoSender, EchoState, type EchoExchangeOptions } from '../../src/exchange/echo';
+import type { ExchangeContext } from '../../src/exchange/exchange-context';
 import type { OutgoingRequest } from '../../src/exchange/exchange-context';
 import type { RequestTemplate } from '../../src/exchange/request';
 import { fakeExchangeContext } from '../helpers/fake-exchange-context';
@@ -17,6 +18,23 @@ import { fakeExchangeContext } from '../helpers/fake-exchange-context';
 type Reply = { code: number; options?: CoapOption[]; payload?: Uint8Array };
 
 const fakeContext = fakeExchangeContext;
+
+/** One request through the Echo sender (the engine the block-wise transfers use), as an Observable. */
+function echoExchange(ctx: ExchangeContext, request: RequestTemplate, options: EchoExchangeOptions = {}): Observable<CoapPdu> {
+  return new Observable<CoapPdu>((subscriber) =>
+    echoSender(ctx, options)(
+      request,
+      {
+        response(pdu) {
+          subscriber.next(pdu);
+          subscriber.complete();
+        },
+        error: (error) => subscriber.error(error),
+      },
+      options.token,
+    ),
+  );
+}
 
 function collect<T>(scheduler: TestScheduler, make: () => Observable<T>): { values: T[]; error: unknown } {
   const out = { values: [] as T[], error: undefined as unknown };

@@ -18,7 +18,6 @@
  *   ({@link CoapBlockError}); otherwise retried once in smaller blocks (RFC 7959 §2.9.3).
  * - 4.08 Request Entity Incomplete: the server lost track of the body ({@link CoapBlockError}).
  */
-import { Observable } from 'rxjs';
 import { CoapBlockError } from '../errors';
 import { blockSize, decodeBlock, encodeBlock, type BlockValue } from '../codec/block';
 import { OptionNumber } from '../codec/option-numbers';
@@ -28,7 +27,7 @@ import { capToSzx } from './block-size';
 import type { RequestCallbacks, RequestTemplate } from './request';
 import { wantsRequestTag, withRequestTag } from './request-tag';
 
-/** How {@link block1Transfer} runs. */
+/** How {@link startBlock1Transfer} runs. */
 export interface Block1Config {
   /**
    * Sends one request and reports its response or error to `callbacks` (once, unless cancelled first); returns
@@ -62,23 +61,8 @@ export interface Block1Callbacks {
 }
 
 /**
- * Sends `request`, splitting its payload into Block1 blocks when it does not fit one block of `config.szx`.
- * Emits the final response once, then completes; unsubscribing stops at once.
- */
-export function block1Transfer(request: RequestTemplate, config: Block1Config): Observable<Block1Outcome> {
-  return new Observable<Block1Outcome>((subscriber) =>
-    startBlock1Transfer(request, config, {
-      done(outcome) {
-        subscriber.next(outcome);
-        subscriber.complete();
-      },
-      error: (error) => subscriber.error(error),
-    }),
-  );
-}
-
-/**
- * The imperative core of {@link block1Transfer}: one closure per upload drives every block. A throw while
+ * Sends `request`, splitting its payload into Block1 blocks when it does not fit one block of `config.szx`, and
+ * reports the final response to `callbacks`. One closure per upload drives every block. A throw while
  * handling a response becomes `callbacks.error`. Returns the canceller.
  */
 export function startBlock1Transfer(request: RequestTemplate, config: Block1Config, callbacks: Block1Callbacks): () => void {

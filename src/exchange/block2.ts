@@ -19,7 +19,6 @@
  * - The body never grows past `maxBodySize`: a Size2 above it fails at once, and so does the block that would
  *   cross it, before its bytes are stored.
  */
-import { Observable } from 'rxjs';
 import { CoapBlockError } from '../errors';
 import { blockSize, decodeBlock, encodeBlock, type BlockValue } from '../codec/block';
 import { sameBytes } from '../codec/bytes';
@@ -59,7 +58,7 @@ export interface BlockwiseSink {
   complete(): void;
 }
 
-/** How {@link block2Transfer} runs. */
+/** How {@link startBlock2Transfer} runs. */
 export interface Block2Config {
   /** Sends one request (fresh token) and reports its response. */
   readonly send: BlockSend;
@@ -93,19 +92,10 @@ export function followUpTemplate(request: RequestTemplate): RequestTemplate {
 }
 
 /**
- * Fetches the rest of a body whose first response (`first`, block 0) is in hand. Emits the blocks (partial
- * mode) or the whole body once (single-body mode), then completes. Unsubscribing stops at once.
- *
- * @param followUp - the request to repeat per block (see {@link followUpTemplate}); its Block2 is set here
- * @param first - the response carrying Block2 NUM 0
- */
-export function block2Transfer(followUp: RequestTemplate, first: CoapPdu, config: Block2Config): Observable<BlockwiseResult> {
-  return new Observable<BlockwiseResult>((subscriber) => startBlock2Transfer(followUp, first, config, subscriber));
-}
-
-/**
- * The imperative core of {@link block2Transfer}: one closure per transfer drives every block (no Observable
- * per block). Reports to `sink` (never after the returned canceller ran, nor after an error or completion);
+ * Fetches the rest of a body whose first response (`first`, block 0) is in hand: emits the blocks (partial mode)
+ * or the whole body once (single-body mode), then completes. One closure per transfer drives every block (no
+ * Observable per block). `followUp` is the request to repeat per block (see {@link followUpTemplate}); its Block2
+ * is set here. Reports to `sink` (never after the returned canceller ran, nor after an error or completion);
  * a throw while handling a response becomes `sink.error`.
  */
 export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, config: Block2Config, sink: BlockwiseSink): () => void {

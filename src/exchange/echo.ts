@@ -6,10 +6,9 @@
  * - An Echo in any other response is kept in the session's {@link EchoState} and sent with the next request to
  *   that server, once (RFC 9175 §2.3: "the client SHOULD include the value in its next request").
  *
- * {@link echoSender} is the imperative core (block-wise transfers build one per transfer and call it once per
- * block: no Observable per block); {@link echoExchange} is one request of it as a cold Observable.
+ * {@link echoSender} is the engine: block-wise transfers build one per transfer and call it once per block (no
+ * Observable per block).
  */
-import { Observable } from 'rxjs';
 import { OptionNumber } from '../codec/option-numbers';
 import { getOption, ResponseCode, withOption, type CoapPdu } from '../codec/pdu';
 import type { ExchangeContext } from './exchange-context';
@@ -37,7 +36,7 @@ export class EchoState {
   }
 }
 
-/** Options of {@link echoExchange}. */
+/** Options of an Echo-handling exchange ({@link echoSender}). */
 export interface EchoExchangeOptions {
   /** Send as CON. @defaultValue true */
   readonly confirmable?: boolean;
@@ -123,26 +122,6 @@ export function echoSender(ctx: ExchangeContext, options: Pick<EchoExchangeOptio
     if (id === starts) cancelCurrent = cancelFirst;
     return cancel;
   };
-}
-
-/**
- * One request and its response, with RFC 9175 §2 Echo handling: a pending Echo value goes with the request, a
- * 4.01 with Echo is retried once with that value, and an Echo in another response is remembered.
- */
-export function echoExchange(ctx: ExchangeContext, request: RequestTemplate, options: EchoExchangeOptions = {}): Observable<CoapPdu> {
-  return new Observable<CoapPdu>((subscriber) =>
-    echoSender(ctx, options)(
-      request,
-      {
-        response(pdu) {
-          subscriber.next(pdu);
-          subscriber.complete();
-        },
-        error: (error) => subscriber.error(error),
-      },
-      options.token,
-    ),
-  );
 }
 
 /** The request with `value` as its (only) Echo option. */
