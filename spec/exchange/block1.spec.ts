@@ -10,7 +10,7 @@ import { decodeUint, encodeString, encodeUint } from '../../src/codec/option-val
 import { getOption, Method, ResponseCode, type CoapOption } from '../../src/codec/pdu';
 import { CoapBlockError } from '../../src/errors';
 import { blockwiseRequest, type BlockwiseOptions, type BlockwiseResult } from '../../src/exchange/blockwise';
-import type { OutgoingRequest } from '../../src/exchange/exchange-context';
+import type { OutgoingPdu } from '../../src/exchange/exchange-context';
 import type { RequestTemplate } from '../../src/exchange/request';
 import { fakeExchangeContext } from '../helpers/fake-exchange-context';
 
@@ -47,7 +47,7 @@ function body(length: number): Uint8Array {
   return bytes;
 }
 
-function block1(request: OutgoingRequest): BlockValue | undefined {
+function block1(request: OutgoingPdu): BlockValue | undefined {
   const value = getOption(request, OptionNumber.Block1);
   return value === undefined ? undefined : decodeBlock(value);
 }
@@ -62,7 +62,7 @@ function hex(bytes: Uint8Array | undefined): string | undefined {
  */
 function uploadServer(options: { maxSzx?: number; final?: (body: Uint8Array) => Reply } = {}) {
   const state: { received: Uint8Array } = { received: new Uint8Array(0) };
-  const answer = (request: OutgoingRequest): Reply => {
+  const answer = (request: OutgoingPdu): Reply => {
     const block = block1(request);
     if (block === undefined) {
       state.received = request.payload;

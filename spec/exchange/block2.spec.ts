@@ -10,7 +10,7 @@ import { decodeString, decodeUint, encodeString, encodeUint } from '../../src/co
 import { createPdu, getOption, getOptions, Method, MessageType, ResponseCode, type CoapOption, type CoapPdu } from '../../src/codec/pdu';
 import { CoapBlockError } from '../../src/errors';
 import { blockwiseRequest, completeBlock2Body, type BlockwiseOptions, type BlockwiseResult } from '../../src/exchange/blockwise';
-import type { ExchangeContext, OutgoingRequest } from '../../src/exchange/exchange-context';
+import type { ExchangeContext, OutgoingPdu } from '../../src/exchange/exchange-context';
 import type { RequestTemplate } from '../../src/exchange/request';
 import { sequentialTokenGenerator } from '../../src/exchange/token';
 import { TokenMatcher } from '../../src/exchange/token-matcher';
@@ -32,7 +32,7 @@ interface Resource {
 }
 
 /** Serves `resource()` block-wise as RFC 7959 §2.4 says; `resource` is read per request so specs can change it. */
-function blockServer(resource: () => Resource): (request: OutgoingRequest) => Reply {
+function blockServer(resource: () => Resource): (request: OutgoingPdu) => Reply {
   return (request) => {
     const current = resource();
     const asked = getOption(request, OptionNumber.Block2);
@@ -100,7 +100,7 @@ function run(make: (scheduler: TestScheduler) => Observable<BlockwiseResult>, sc
   return result;
 }
 
-function blockOf(request: OutgoingRequest): BlockValue | undefined {
+function blockOf(request: OutgoingPdu): BlockValue | undefined {
   const value = getOption(request, OptionNumber.Block2);
   return value === undefined ? undefined : decodeBlock(value);
 }
@@ -297,7 +297,7 @@ describe('block2 downloads', () => {
     const content = body(5000);
     const server = blockServer(() => ({ body: content, etag: Uint8Array.of(3) }));
     const tokens = new TokenMatcher(sequentialTokenGenerator(2));
-    const sent: OutgoingRequest[] = [];
+    const sent: OutgoingPdu[] = [];
     const ctx: ExchangeContext = {
       tokens,
       transmit: () => new Observable<never>((subscriber) => subscriber.complete()),

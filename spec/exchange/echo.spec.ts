@@ -11,7 +11,7 @@ import { getOption, Method, ResponseCode, type CoapOption, type CoapPdu } from '
 import { blockwiseRequest } from '../../src/exchange/blockwise';
 import { echoSender, EchoState, type EchoExchangeOptions } from '../../src/exchange/echo';
 import type { ExchangeContext } from '../../src/exchange/exchange-context';
-import type { OutgoingRequest } from '../../src/exchange/exchange-context';
+import type { OutgoingPdu } from '../../src/exchange/exchange-context';
 import type { RequestTemplate } from '../../src/exchange/request';
 import { fakeExchangeContext } from '../helpers/fake-exchange-context';
 
@@ -49,14 +49,14 @@ function collect<T>(scheduler: TestScheduler, make: () => Observable<T>): { valu
 const GET: RequestTemplate = { code: Method.GET, options: [{ number: OptionNumber.UriPath, value: encodeString('x') }], payload: new Uint8Array(0) };
 const CHALLENGE = Uint8Array.of(0xec, 0x40);
 const echoOption = (value: Uint8Array): CoapOption => ({ number: OptionNumber.Echo, value });
-const echoOf = (request: OutgoingRequest): string | undefined => {
+const echoOf = (request: OutgoingPdu): string | undefined => {
   const value = getOption(request, OptionNumber.Echo);
   return value === undefined ? undefined : Buffer.from(value).toString('hex');
 };
-const tokenOf = (request: OutgoingRequest): string => Buffer.from(request.token).toString('hex');
+const tokenOf = (request: OutgoingPdu): string => Buffer.from(request.token).toString('hex');
 
 /** A server that wants a fresh request: 4.01 + Echo until the request repeats its value. */
-function freshnessServer(request: OutgoingRequest): Reply {
+function freshnessServer(request: OutgoingPdu): Reply {
   const echo = getOption(request, OptionNumber.Echo);
   if (echo === undefined || Buffer.compare(echo, CHALLENGE) !== 0) return { code: ResponseCode.Unauthorized, options: [echoOption(CHALLENGE)] };
   return { code: ResponseCode.Content, payload: encodeString('ok') };

@@ -5,7 +5,7 @@
 import { Observable } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import { createPdu, MessageType, type CoapOption } from '../../src/codec/pdu';
-import { transmitWith, type ExchangeContext, type OutgoingRequest } from '../../src/exchange/exchange-context';
+import { transmitWith, type ExchangeContext, type OutgoingPdu } from '../../src/exchange/exchange-context';
 import { sequentialTokenGenerator } from '../../src/exchange/token';
 import { TokenMatcher } from '../../src/exchange/token-matcher';
 
@@ -15,13 +15,13 @@ export type FakeReply = { code: number; options?: CoapOption[]; payload?: Uint8A
 /** The context and every request it was asked to send, in order. */
 export interface FakeExchange {
   readonly ctx: ExchangeContext;
-  readonly sent: OutgoingRequest[];
+  readonly sent: OutgoingPdu[];
 }
 
 /** Creates the fake context on `scheduler`. */
-export function fakeExchangeContext(scheduler: TestScheduler, answer: (request: OutgoingRequest) => FakeReply): FakeExchange {
+export function fakeExchangeContext(scheduler: TestScheduler, answer: (request: OutgoingPdu) => FakeReply): FakeExchange {
   const tokens = new TokenMatcher(sequentialTokenGenerator(2));
-  const sent: OutgoingRequest[] = [];
+  const sent: OutgoingPdu[] = [];
   const ctx: ExchangeContext = {
     tokens,
     send(request, _confirmable, callbacks) {

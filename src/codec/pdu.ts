@@ -134,6 +134,12 @@ export interface CoapPdu {
 /** A shared empty byte array (never written to). */
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
+/**
+ * A message to send, before the layer below gives it what it owns: type and message ID on datagrams (the message
+ * layer), nothing on reliable transports (RFC 8323 has neither).
+ */
+export type OutgoingPdu = Omit<CoapPdu, 'type' | 'messageId'>;
+
 /** Builds a PDU with defaults for the fields not given; options are sorted (stable) by number. */
 export function createPdu(init: Partial<CoapPdu> & { code: number }): CoapPdu {
   return {

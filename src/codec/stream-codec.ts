@@ -24,6 +24,9 @@ import { allocateOutput } from './byte-pool';
 import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, MessageType, type CoapPdu } from './pdu';
 
+/** Largest frame header before the token (RFC 8323 §3.2): Len/TKL byte, 4 bytes of extended length, code. */
+export const STREAM_MAX_HEADER_SIZE = 6;
+
 /** RFC 8323 §5.3.1: the Max-Message-Size a peer may assume before it sees a CSM. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 1152;
 

@@ -5,29 +5,22 @@
  */
 import { Observable, type SchedulerLike } from 'rxjs';
 import type { CoapDecodeError, PeerAddress } from '../errors';
-import type { CoapPdu } from '../codec/pdu';
+import type { OutgoingPdu } from '../codec/pdu';
+import type { SendCallbacks } from '../message-layer/message-layer';
 import type { ResponseDeadlines } from './response-deadlines';
 import type { TokenMatcher } from './token-matcher';
 
-/** A request to send: everything but type and message ID. */
-export type OutgoingRequest = Omit<CoapPdu, 'type' | 'messageId'>;
-
-/** How a send ends: exactly one is called, once, unless cancelled first. */
-export interface SendCallbacks {
-  /** The peer has the request (ACK for CON; sent, for NON and on reliable transports). */
-  acknowledged(): void;
-  /** `CoapResetError`, `CoapTimeoutError`, an encoding error. */
-  failed(error: unknown): void;
-}
+export type { OutgoingPdu } from '../codec/pdu';
+export type { SendCallbacks } from '../message-layer/message-layer';
 
 /** What an exchange needs from the stack below it. */
 export interface ExchangeContext {
   /** Live tokens of the session; responses arrive through the handlers registered here. */
   readonly tokens: TokenMatcher;
   /** Sends a request (the per-request hot path, hence callbacks); returns the canceller. */
-  send(request: OutgoingRequest, confirmable: boolean, callbacks: SendCallbacks): () => void;
+  send(request: OutgoingPdu, confirmable: boolean, callbacks: SendCallbacks): () => void;
   /** {@link ExchangeContext.send} as a cold Observable that completes when the peer has the request. */
-  transmit(request: OutgoingRequest, confirmable: boolean): Observable<never>;
+  transmit(request: OutgoingPdu, confirmable: boolean): Observable<never>;
   readonly scheduler: SchedulerLike;
   /** How long to wait for a response after the request was acknowledged (separate response), in milliseconds. */
   readonly responseTimeout: number;
@@ -48,7 +41,7 @@ export interface ExchangeContext {
 }
 
 /** `transmit` in terms of `send`, for implementations of {@link ExchangeContext}. */
-export function transmitWith(ctx: Pick<ExchangeContext, 'send'>, request: OutgoingRequest, confirmable: boolean): Observable<never> {
+export function transmitWith(ctx: Pick<ExchangeContext, 'send'>, request: OutgoingPdu, confirmable: boolean): Observable<never> {
   return new Observable<never>((subscriber) =>
     ctx.send(request, confirmable, { acknowledged: () => subscriber.complete(), failed: (error) => subscriber.error(error) }),
   );

@@ -10,7 +10,7 @@ import type { Subscription } from 'rxjs';
 import { CoapDecodeError, CoapOptionError, CoapTimeoutError } from '../errors';
 import { tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { findUnknownCritical, optionName, optionValueProblem } from '../codec/option-registry';
-import type { ExchangeContext, OutgoingRequest, SendCallbacks } from './exchange-context';
+import type { ExchangeContext, OutgoingPdu, SendCallbacks } from './exchange-context';
 import type { ResponseDeadlines, ResponseWaiter } from './response-deadlines';
 
 /** Options of {@link startRequest}. */
@@ -22,7 +22,7 @@ export interface RequestExchangeOptions {
 }
 
 /** The request's token is chosen when it is sent; `token` of the request is ignored unless given in options. */
-export type RequestTemplate = Omit<OutgoingRequest, 'token'>;
+export type RequestTemplate = Omit<OutgoingPdu, 'token'>;
 
 /** Where {@link startRequest} reports. Exactly one is called, once, unless cancelled first. */
 export interface RequestCallbacks {

@@ -13,8 +13,8 @@
 import { sameBytes } from '../codec/bytes';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { CoapDecodeError, CoapEncodeError, CoapResetError, CoapTimeoutError, type PeerAddress } from '../errors';
-import { MessageType, tokenToHex, type CoapPdu } from '../codec/pdu';
-import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
+import { MessageType, tokenToHex, type CoapPdu, type OutgoingPdu } from '../codec/pdu';
+import { decodeDatagram, encodeDatagram, UDP_HEADER_SIZE } from '../codec/udp-codec';
 import { emptyAck, emptyCon, reset } from './acknowledge';
 import { initialTimeout } from './backoff';
 import { DeduplicationWindow } from './deduplicate';
@@ -30,12 +30,13 @@ export type MessageLayerEvent =
   | { readonly type: 'rejected'; readonly messageId: number }
   | { readonly type: 'mismatched-ack'; readonly messageId: number };
 
-/** A message to send without type and MID (the message layer assigns them). */
-export type OutgoingPdu = Omit<CoapPdu, 'type' | 'messageId'>;
-
-/** How a send ends. Exactly one of them is called, once, unless the send is cancelled first. */
+/**
+ * How a send ends: exactly one is called, once, unless the send is cancelled first. The one definition for both
+ * stacks (the reliable stack calls `acknowledged` once the request is written: RFC 8323 has no ACK).
+ */
 export interface SendCallbacks {
-  /** CON: acknowledged (empty or piggybacked ACK; a piggybacked response was routed just before). NON: sent. */
+  /** The peer has the request: a CON was acknowledged (empty or piggybacked ACK, routed just before); a NON, or a
+   * request on a reliable transport, was sent. */
   acknowledged(): void;
   /** RST (`CoapResetError`), timeout (`CoapTimeoutError`) or an encoding error. */
   failed(error: unknown): void;
@@ -210,9 +211,9 @@ export class MessageLayer {
     const sizeLimit = this.#config.sizeLimit;
     if (sizeLimit === undefined) return frame;
     const limit = sizeLimit.maxPduSize();
-    if (frame.length - 4 > limit) {
+    if (frame.length - UDP_HEADER_SIZE > limit) {
       throw new CoapEncodeError(
-        `a message of ${frame.length - 4} bytes (plus the 4-byte header) is too large for the session's maximum PDU size of ${limit} bytes: send the body block-wise or raise the MTU`,
+        `a message of ${frame.length - UDP_HEADER_SIZE} bytes (plus the 4-byte header) is too large for the session's maximum PDU size of ${limit} bytes: send the body block-wise or raise the MTU`,
       );
     }
     return frame;

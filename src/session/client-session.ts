@@ -15,10 +15,9 @@ import { EchoState } from '../exchange/echo';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
-import { createStack, type FailureWatcher, type Stack } from './pipeline';
+import { createStack, maxPduSizeBeforeConnect, type FailureWatcher, type Stack } from './pipeline';
 import type { ReliableOptions } from './reliable-stack';
 import type { ReconnectOptions } from './session-options';
-import { DEFAULT_MAX_MESSAGE_SIZE } from '../codec/stream-codec';
 import { shareLatest } from './share-latest';
 import { RefCount } from './refcount';
 import { buildRequest, checkObserveInit, type RequestInit } from './request-init';
@@ -88,10 +87,6 @@ export interface ReleaseOptions {
 /** The init of a shorthand called without one. */
 const NO_INIT: ShorthandInit = {};
 
-/** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
-const UDP_HEADER = 4;
-/** Largest RFC 8323 §3.2 frame header before the token. */
-const STREAM_HEADER = 6;
 
 /** A CoAP client session to one server. */
 export class ClientSession {
@@ -333,8 +328,7 @@ export class ClientSession {
   maxPduSize(): number {
     const stack = this.#stack;
     if (stack !== undefined) return stack.maxPduSize(this.#mtu);
-    if (this.#config.reliable) return DEFAULT_MAX_MESSAGE_SIZE - STREAM_HEADER;
-    return Math.max(0, this.#mtu - this.#config.frameOverhead - UDP_HEADER);
+    return maxPduSizeBeforeConnect(this.#config.reliable === true, this.#mtu, this.#config.frameOverhead);
   }
 
   /** Adds a reference (libcoap `coap_session_reference`); returns the new count. */

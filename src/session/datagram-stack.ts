@@ -5,17 +5,20 @@
  */
 import { Observable, type SchedulerLike } from 'rxjs';
 import { CoapDecodeError } from '../errors';
-import { transmitWith, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
+import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
 import { ResponseDeadlines } from '../exchange/response-deadlines';
 import { TokenMatcher } from '../exchange/token-matcher';
+import { UDP_HEADER_SIZE } from '../codec/udp-codec';
 import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
 import { randomMessageId } from '../message-layer/message-id';
 import type { Transport } from '../transport/transport';
 import { FailureWatchers, type FailureWatcher } from './failure-watchers';
 import type { Stack, StackConfig } from './pipeline';
 
-/** Size of the fixed CoAP-over-UDP header, taken off the MTU as libcoap does. */
-const UDP_HEADER = 4;
+/** libcoap `coap_session_max_pdu_size` over datagrams: the MTU less the security overhead and the 4-byte header. */
+export function datagramMaxPduSize(mtu: number, frameOverhead: number): number {
+  return Math.max(0, mtu - frameOverhead - UDP_HEADER_SIZE);
+}
 
 /**
  * The message layer under the exchanges. A class, not closures: it exists once per session, and it is itself
@@ -79,11 +82,11 @@ export class DatagramStack implements Stack {
 
   error(): void {}
 
-  send(request: OutgoingRequest, confirmable: boolean, callbacks: SendCallbacks): () => void {
+  send(request: OutgoingPdu, confirmable: boolean, callbacks: SendCallbacks): () => void {
     return confirmable ? this.#messages.sendConfirmable(request, callbacks) : this.#messages.sendNonConfirmable(request, callbacks);
   }
 
-  transmit(request: OutgoingRequest, confirmable: boolean): Observable<never> {
+  transmit(request: OutgoingPdu, confirmable: boolean): Observable<never> {
     return transmitWith(this, request, confirmable);
   }
 
@@ -120,7 +123,7 @@ export class DatagramStack implements Stack {
 
   /** RFC 7252 §4.6 via libcoap: the MTU less the security overhead less the 4-byte header. */
   maxPduSize(mtu: number): number {
-    return Math.max(0, mtu - this.frameOverhead - UDP_HEADER);
+    return datagramMaxPduSize(mtu, this.frameOverhead);
   }
 
   /** Idle: drop the tables that are empty (heap per idle session matters with thousands of sessions). */

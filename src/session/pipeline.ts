@@ -10,9 +10,10 @@ import type { TokenGenerator } from '../exchange/token';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { Framing, Transport } from '../transport/transport';
-import { DatagramStack } from './datagram-stack';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../codec/stream-codec';
+import { DatagramStack, datagramMaxPduSize } from './datagram-stack';
 import type { FailureWatcher } from './failure-watchers';
-import { ReliableStack, type ReliableOptions } from './reliable-stack';
+import { ReliableStack, reliableMaxPduSize, type ReliableOptions } from './reliable-stack';
 import type { SessionEvent } from './session-events';
 
 export type { FailureWatcher } from './failure-watchers';
@@ -67,6 +68,14 @@ export interface Stack extends ExchangeContext {
   readonly frameOverhead: number;
   /** True when the stack carries CoAP over a reliable transport (no CON/NON). */
   readonly reliable: boolean;
+}
+
+/**
+ * `maxPduSize()` before the stack exists: datagrams from the MTU; reliable transports from RFC 8323 §5.3.1's
+ * 1152 bytes until the server's CSM says more.
+ */
+export function maxPduSizeBeforeConnect(reliable: boolean, mtu: number, frameOverhead: number): number {
+  return reliable ? reliableMaxPduSize(DEFAULT_MAX_MESSAGE_SIZE, 'stream') : datagramMaxPduSize(mtu, frameOverhead);
 }
 
 /** Builds the stack for `transport`. */

@@ -13,10 +13,10 @@
  */
 import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapDecodeError, CoapEncodeError, CoapTimeoutError, CoapTransportError, type PeerAddress } from '../errors';
-import { encodeStreamFrame, StreamDeframer } from '../codec/stream-codec';
-import { decodeWsMessage, encodeWsMessage } from '../codec/ws-codec';
+import { encodeStreamFrame, STREAM_MAX_HEADER_SIZE, StreamDeframer } from '../codec/stream-codec';
+import { decodeWsMessage, encodeWsMessage, WS_HEADER_SIZE } from '../codec/ws-codec';
 import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
-import { transmitWith, type OutgoingRequest, type SendCallbacks } from '../exchange/exchange-context';
+import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
 import { tokenKey } from '../exchange/token';
 import { ResponseDeadlines } from '../exchange/response-deadlines';
 import { TokenMatcher } from '../exchange/token-matcher';
@@ -45,10 +45,10 @@ export interface ReliableOptions {
 /** Our default Max-Message-Size: room for BERT-sized bodies without letting one peer make us buffer much. */
 export const DEFAULT_RELIABLE_MAX_MESSAGE_SIZE = 65536;
 
-/** Largest frame header before the token: Len/TKL byte, 4 bytes of extended length, code (RFC 8323 §3.2). */
-const STREAM_HEADER = 6;
-/** WebSocket frames have no length (RFC 8323 §4.2): the Len/TKL byte and the code. */
-const WS_HEADER = 2;
+/** libcoap `coap_session_max_pdu_size` over a reliable transport: the peer's Max-Message-Size less the header. */
+export function reliableMaxPduSize(maxMessageSize: number, framing: Framing): number {
+  return Math.max(0, maxMessageSize - (framing === 'websocket' ? WS_HEADER_SIZE : STREAM_MAX_HEADER_SIZE));
+}
 
 /** A message waiting for the peer's CSM (RFC 8323 §5.3: requests flow once capabilities are known). */
 interface Queued {
@@ -150,7 +150,7 @@ export class ReliableStack implements Stack {
     this.#config.onEvent({ type: 'bad-packet', error });
   }
 
-  send(request: OutgoingRequest, _confirmable: boolean, callbacks: SendCallbacks): () => void {
+  send(request: OutgoingPdu, _confirmable: boolean, callbacks: SendCallbacks): () => void {
     // RFC 8323 §2.2: no CON/NON on reliable transports; "sent" is as acknowledged as it gets.
     return this.#submit({ type: 0, code: request.code, messageId: 0, token: request.token, options: request.options, payload: request.payload }, callbacks);
   }
@@ -168,7 +168,7 @@ export class ReliableStack implements Stack {
     return noop;
   }
 
-  transmit(request: OutgoingRequest, confirmable: boolean): Observable<never> {
+  transmit(request: OutgoingPdu, confirmable: boolean): Observable<never> {
     return transmitWith(this, request, confirmable);
   }
 
@@ -217,7 +217,7 @@ export class ReliableStack implements Stack {
 
   /** The peer's Max-Message-Size less the largest header (RFC 8323 §5.3.1 counts the whole message). */
   maxPduSize(_mtu: number): number {
-    return Math.max(0, this.#capabilities.maxMessageSize - (this.#framing === 'stream' ? STREAM_HEADER : WS_HEADER));
+    return reliableMaxPduSize(this.#capabilities.maxMessageSize, this.#framing);
   }
 
   /** RFC 8323 §5.5: closing on purpose, we say so with a Release before the connection closes. */
