@@ -65,4 +65,32 @@ describe('ResponseDeadlines', () => {
       expect(log).toEqual([]);
     });
   });
+
+  it('keeps the next waiter when a timed-out one settles and adds a new one from its error handler (found by npm run fuzz)', () => {
+    const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
+    const log: string[] = [];
+    const deadlines = new ResponseDeadlines(scheduler);
+    const at: Record<string, number> = {};
+    scheduler.run(({ flush }) => {
+      const a: ResponseWaiter = {
+        responseDeadline: 300,
+        get waitingForResponse() {
+          return !('a' in at);
+        },
+        responseTimedOut() {
+          at.a = scheduler.now();
+          deadlines.settle(); // as PendingRequest#finish does
+          deadlines.add(waiter(scheduler.now() + 300, log, 'c')); // a retry from the error handler
+        },
+      };
+      deadlines.add(a);
+      scheduler.schedule(() => deadlines.add(waiter(400, log, 'b')), 100);
+      scheduler.schedule(() => (at.b = log.includes('b') ? -1 : 0), 399);
+      scheduler.schedule(() => (at.afterB = log.includes('b') ? scheduler.now() : -1), 401);
+      flush();
+    });
+    expect(at.a).toBe(300);
+    expect(at.afterB).toBe(401);
+    expect(log).toEqual(['b', 'c']);
+  });
 });

@@ -28,6 +28,7 @@ export class ResponseDeadlines {
   #head = 0;
   #timer: Subscription | undefined;
   #closed = false;
+  #expiring = false;
 
   constructor(scheduler: SchedulerLike) {
     this.#scheduler = scheduler;
@@ -36,14 +37,15 @@ export class ResponseDeadlines {
   /** Adds `waiter`; its deadline must not be earlier than that of any waiter added before. */
   add(waiter: ResponseWaiter): void {
     if (this.#closed) return;
-    this.#dropAnswered();
+    if (!this.#expiring) this.#dropAnswered();
     this.#queue.push(waiter);
-    if (this.#timer === undefined) this.#arm(waiter.responseDeadline);
+    // While expiring (a timed-out request's error handler sent a new one) the end of #expire arms the timer.
+    if (this.#timer === undefined && !this.#expiring) this.#arm(waiter.responseDeadline);
   }
 
   /** A waiter was answered or cancelled: drops the answered ones at the head. */
   settle(): void {
-    this.#dropAnswered();
+    if (!this.#expiring) this.#dropAnswered();
   }
 
   /** Stops the timer and forgets every waiter (the connection is gone; they fail another way). */
@@ -62,17 +64,24 @@ export class ResponseDeadlines {
   #expire(): void {
     this.#timer = undefined;
     const now = this.#scheduler.now();
-    const queue = this.#queue;
-    while (this.#head < queue.length) {
-      const waiter = queue[this.#head];
-      if (waiter.waitingForResponse) {
-        if (waiter.responseDeadline > now) break;
-        waiter.responseTimedOut();
+    // A timed-out waiter's error handlers run here and may settle or add: the queue is only walked, not
+    // compacted, until the walk is done.
+    this.#expiring = true;
+    try {
+      while (this.#head < this.#queue.length) {
+        const waiter = this.#queue[this.#head];
+        if (waiter.waitingForResponse) {
+          if (waiter.responseDeadline > now) break;
+          this.#head++;
+          waiter.responseTimedOut();
+        } else this.#head++;
       }
-      this.#head++;
+    } finally {
+      this.#expiring = false;
     }
+    if (this.#closed) return;
     this.#dropAnswered();
-    if (this.#head < this.#queue.length && !this.#closed) this.#arm(this.#queue[this.#head].responseDeadline);
+    if (this.#timer === undefined && this.#head < this.#queue.length) this.#arm(this.#queue[this.#head].responseDeadline);
   }
 
   /** Moves the head past answered waiters; compacts when many sit before it (no object kept 247 s after use). */
