@@ -1,4 +1,4 @@
-import { capToSzx, chooseBlockSzx, messageOverhead } from '../../src/exchange/block-size';
+import { capToSzx, chooseBertSize, chooseBlockSzx, messageOverhead } from '../../src/exchange/block-size';
 import { OptionNumber } from '../../src/codec/option-numbers';
 import { encodeString } from '../../src/codec/option-values';
 
@@ -44,5 +44,14 @@ describe('messageOverhead', () => {
   it('counts the token and the encoded options', () => {
     // Uri-Path "upload-test": 1 header byte + 11 value bytes.
     expect(messageOverhead(8, [{ number: OptionNumber.UriPath, value: encodeString('upload-test') }])).toBe(20);
+  });
+});
+
+describe('chooseBertSize (RFC 8323 §6)', () => {
+  it('is the largest multiple of 1024 that fits, at most 16 blocks, and 0 when fewer than two fit', () => {
+    expect(chooseBertSize(8192, 20)).toBe(7 * 1024); // 8192 - 20 - 6 = 8166
+    expect(chooseBertSize(8 * 1024 * 1024, 20)).toBe(16 * 1024);
+    expect(chooseBertSize(2048 + 26, 20)).toBe(2048);
+    expect(chooseBertSize(2048 + 25, 20)).toBe(0);
   });
 });

@@ -324,6 +324,66 @@ describe('reliable stack (RFC 8323) over a byte stream', () => {
     expect(next.values.map((r) => r.text())).toEqual(['again']);
   });
 
+  describe('BERT (RFC 8323 §6)', () => {
+    it('uploads in BERT messages (SZX 7, multiples of 1024 bytes, NUM in 1024-byte units) when both CSMs carry Block-Wise-Transfer', () => {
+      const { peer, session } = setup((pdu, p) => {
+        if (pdu.code !== Method.PUT) return;
+        const block1 = pdu.options.find((o) => o.number === 27)!;
+        const more = (decodeUint(block1.value) & 8) !== 0;
+        p.write(createPdu({ code: more ? ResponseCode.Continue : ResponseCode.Changed, token: pdu.token, options: [{ number: 27, value: block1.value }] }));
+      });
+      const result = collect(session.put('/big', { payload: new Uint8Array(20_000).map((_, i) => i & 0xff) }));
+      peer.write(csm(8192, true));
+      const puts = peer.received.filter((pdu) => pdu.code === Method.PUT);
+      const blocks = puts.map((pdu) => decodeUint(pdu.options.find((o) => o.number === 27)!.value));
+      expect(blocks.every((value) => (value & 7) === 7)).toBe(true);
+      // 8192 - 6 header - options: 7 blocks (7168 bytes) per message; NUM counts 1024-byte blocks
+      expect(puts.map((pdu) => pdu.payload.length)).toEqual([7168, 7168, 20_000 - 2 * 7168]);
+      expect(blocks.map((value) => value >> 4)).toEqual([0, 7, 14]);
+      expect(Buffer.concat(puts.map((pdu) => Buffer.from(pdu.payload)))).toEqual(Buffer.from(new Uint8Array(20_000).map((_, i) => i & 0xff)));
+      expect(result.values.map((r) => r.codeText)).toEqual(['2.04']);
+    });
+
+    it('uses 1024-byte blocks when the server CSM has no Block-Wise-Transfer', () => {
+      const { peer, session } = setup((pdu, p) => {
+        if (pdu.code !== Method.PUT) return;
+        const block1 = pdu.options.find((o) => o.number === 27)!;
+        const more = (decodeUint(block1.value) & 8) !== 0;
+        p.write(createPdu({ code: more ? ResponseCode.Continue : ResponseCode.Changed, token: pdu.token, options: [{ number: 27, value: block1.value }] }));
+      });
+      collect(session.put('/big', { payload: new Uint8Array(5000) }));
+      peer.write(csm(8192, false));
+      const puts = peer.received.filter((pdu) => pdu.code === Method.PUT);
+      expect(puts.map((pdu) => decodeUint(pdu.options.find((o) => o.number === 27)!.value) & 7)).toEqual([6, 6, 6, 6, 6]);
+    });
+
+    it('downloads a body the server sends in BERT blocks and asks for the next at the right NUM', () => {
+      const body = Uint8Array.from({ length: 7000 }, (_, i) => (i * 7) & 0xff);
+      const { peer, session } = setup((pdu, p) => {
+        if (pdu.code !== Method.GET) return;
+        const asked = pdu.options.find((o) => o.number === 23);
+        const num = asked === undefined ? 0 : decodeUint(asked.value) >> 4;
+        const offset = num * 1024;
+        const end = Math.min(offset + 3072, body.length);
+        const more = end < body.length;
+        p.write(
+          createPdu({
+            code: ResponseCode.Content,
+            token: pdu.token,
+            options: [{ number: 23, value: encodeUint((num << 4) | (more ? 8 : 0) | 7) }],
+            payload: body.subarray(offset, end),
+          }),
+        );
+      });
+      const result = collect(session.get('/big'));
+      peer.write(csm(8192, true));
+      const asked = peer.received.filter((pdu) => pdu.code === Method.GET).map((pdu) => pdu.options.find((o) => o.number === 23));
+      expect(asked.map((option) => (option === undefined ? -1 : decodeUint(option.value) >> 4))).toEqual([-1, 3, 6]);
+      expect(result.values).toHaveLength(1);
+      expect(Buffer.from(result.values[0].payload)).toEqual(Buffer.from(body));
+    });
+  });
+
   describe('reconnect (opt-in)', () => {
     /** Registrations get a 2.05 with Observe 1; every later notification the test writes itself. */
     const observing = (pdu: CoapPdu, peer: StreamPeer): void => {

@@ -45,6 +45,26 @@ export function chooseBlockSzx(maxPduSize: number, overhead: number, cap = 1024)
   return szx;
 }
 
+/** SZX 7: BERT (RFC 8323 §6), several 1024-byte blocks per message; over reliable transports only. */
+export const BERT_SZX = 7;
+
+/**
+ * BERT (RFC 8323 §6): the largest multiple of 1024 bytes of payload that fits one message with `overhead` bytes of
+ * token and options, or 0 when not even two blocks fit (then plain 1024-byte blocks are as good).
+ */
+export function chooseBertSize(maxPduSize: number, overhead: number): number {
+  const room = maxPduSize - overhead - MAX_BLOCK_OPTION_SIZE - PAYLOAD_MARKER_SIZE;
+  const units = Math.min(Math.floor(room / 1024), MAX_BERT_BLOCKS);
+  return units >= 2 ? units * 1024 : 0;
+}
+
+/**
+ * Most 1024-byte blocks per BERT message. libcoap advertises a Max-Message-Size of 8 MiB: a body that large
+ * would then go as one message, with no progress and all of it buffered twice; 16 KiB messages keep the
+ * per-message cost low and the transfer block-wise.
+ */
+export const MAX_BERT_BLOCKS = 16;
+
 /** The SZX of the largest power-of-two block size <= `cap` bytes (clamped to 16..1024). */
 export function capToSzx(cap: number): number {
   if (!(cap >= 32)) return 0;

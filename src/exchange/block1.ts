@@ -34,8 +34,10 @@ export interface Block1Config {
    * the canceller. `first` is true for the very first message (user's token).
    */
   readonly send: (request: RequestTemplate, first: boolean, callbacks: RequestCallbacks) => () => void;
-  /** Block size exponent to start with (0..6). */
+  /** Block size exponent to start with (0..6, or 7: BERT with `bertSize`). */
   readonly szx: number;
+  /** BERT (SZX 7, RFC 8323 §6): payload bytes per message, a multiple of 1024. */
+  readonly bertSize?: number;
   /** BlockMode `noPreemptiveRequestTag`: a Request-Tag only on bodies sent block-wise. */
   readonly noPreemptiveRequestTag: boolean;
   /** Makes a fresh Request-Tag value. */
@@ -71,7 +73,7 @@ export function startBlock1Transfer(request: RequestTemplate, config: Block1Conf
   let cancelInner: (() => void) | undefined;
   let sends = 0;
   let szx = config.szx;
-  let blockwise = body.length > blockSize(szx);
+  let blockwise = body.length > (szx === 7 ? (config.bertSize ?? 1024) : blockSize(szx));
   let retried = false;
   let first = true;
   let tagged = tagOptions(request.options);
@@ -102,9 +104,10 @@ export function startBlock1Transfer(request: RequestTemplate, config: Block1Conf
       sentBlock = undefined;
       message = { ...request, options: config.finalOptions?.(tagged) ?? tagged };
     } else {
-      const size = blockSize(szx);
+      // BERT: several 1024-byte blocks per message; NUM still counts 1024-byte blocks (RFC 8323 §6).
+      const size = szx === 7 ? (config.bertSize ?? 1024) : blockSize(szx);
       const end = Math.min(offset + size, body.length);
-      sentBlock = { num: offset / size, more: end < body.length, szx };
+      sentBlock = { num: offset / blockSize(szx), more: end < body.length, szx };
       let options = withOption(tagged, OptionNumber.Block1, [encodeBlock(sentBlock)]);
       // RFC 7959 §4: Size1 with the first block tells the server the whole size up front.
       if (offset === 0) options = withOption(options, OptionNumber.Size1, [encodeUint(body.length)]);
@@ -135,7 +138,7 @@ export function startBlock1Transfer(request: RequestTemplate, config: Block1Conf
     if (sent !== undefined && sent.more && response.code >> 5 === 2) {
       // RFC 7959 §2.3: 2.31 Continue (or, from older servers, any 2.xx echoing Block1 with M=1) asks for more.
       if (ack === undefined) throw new CoapBlockError(`the server answered block ${sent.num} with ${codeToString(response.code)} and no Block1 option`);
-      if (ack.szx === sent.szx && ack.num !== sent.num) {
+      if (ack.szx === sent.szx && sent.szx !== 7 && ack.num !== sent.num) {
         throw new CoapBlockError(`the server acknowledged block ${ack.num}, block ${sent.num} was sent`);
       }
       // RFC 7959 §2.5 (Figure 6): the whole block was taken; a smaller SZX applies from the next byte on.

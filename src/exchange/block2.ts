@@ -68,8 +68,10 @@ export interface Block2Config {
   readonly maxBodySize: number;
   /** Restarts after an ETag change before giving up. @defaultValue 3 */
   readonly maxEtagRestarts?: number;
-  /** Largest SZX the client asks for (0..6). @defaultValue 6 */
+  /** Largest SZX the client asks for (0..6; 7 with `bert`). @defaultValue 6 */
   readonly maxSzx?: number;
+  /** Both sides do BERT (their CSMs carry Block-Wise-Transfer, RFC 8323 §6): SZX 7 blocks are taken. */
+  readonly bert?: boolean;
   readonly onEvent?: (event: BlockwiseEvent) => void;
 }
 
@@ -100,7 +102,7 @@ export function followUpTemplate(request: RequestTemplate): RequestTemplate {
  */
 export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, config: Block2Config, sink: BlockwiseSink): () => void {
   const maxRestarts = config.maxEtagRestarts ?? 3;
-  const capSzx = Math.min(config.maxSzx ?? MAX_SZX, MAX_SZX);
+  const capSzx = Math.min(config.maxSzx ?? MAX_SZX, config.bert === true ? 7 : MAX_SZX);
   const maxBodySize = config.maxBodySize;
   const singleBody = config.singleBody;
   const send = config.send;
@@ -226,8 +228,10 @@ export function startBlock2Transfer(followUp: RequestTemplate, first: CoapPdu, c
       if (at !== offset) throw new CoapBlockError(`expected the block at byte ${offset}, the server sent block ${num} (byte ${at})`);
       const part = response.payload;
       const length = part.length;
-      if (length > size || (more && length !== size)) {
-        throw new CoapBlockError(`block ${num} carries ${length} bytes, its size is ${size}`);
+      // RFC 8323 §6: a BERT block is any multiple of 1024 bytes (the last one any size); others exactly `size`.
+      const bert = blockSzx === 7 && config.bert === true;
+      if (bert ? more && (length === 0 || length % 1024 !== 0) : length > size || (more && length !== size)) {
+        throw new CoapBlockError(`block ${num} carries ${length} bytes, its size is ${bert ? 'a multiple of 1024' : size}`);
       }
       const end = offset + length;
       if (end > maxBodySize) throw new CoapBlockError(`the body grows past maxBodySize ${maxBodySize} bytes`);

@@ -15,7 +15,7 @@ import { OptionNumber } from '../codec/option-numbers';
 import { decodeUint } from '../codec/option-values';
 import { EMPTY_BYTES, getOption, Method, ResponseCode, withOption, withoutOption, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { startBlock1Transfer, type Block1Outcome } from './block1';
-import { chooseBlockSzx, MAX_SZX, messageOverhead, RESPONSE_OPTIONS_ALLOWANCE } from './block-size';
+import { BERT_SZX, chooseBertSize, chooseBlockSzx, MAX_SZX, messageOverhead, RESPONSE_OPTIONS_ALLOWANCE } from './block-size';
 import { followUpTemplate, responseBlock2, startBlock2Transfer, type BlockwiseEvent, type BlockwiseResult, type BlockwiseSink } from './block2';
 import { echoSender, withEchoValue, type EchoState } from './echo';
 import type { ExchangeContext } from './exchange-context';
@@ -46,6 +46,11 @@ export interface BlockwiseOptions {
   readonly block2?: { readonly num?: number; readonly size: number };
   /** Block1 size hint, in bytes. */
   readonly block1Size?: number;
+  /**
+   * Both CSMs carry Block-Wise-Transfer (RFC 8323 §6): BERT (SZX 7) for uploads that fit two or more 1024-byte
+   * blocks per message, and BERT blocks taken in downloads. Reliable transports only.
+   */
+  readonly bert?: boolean;
   /** The session's Echo state (RFC 9175 §2). */
   readonly echo?: EchoState;
   /** Source of Request-Tag bytes, uniform in [0, 1). @defaultValue `crypto.getRandomValues` */
@@ -81,7 +86,10 @@ export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate,
 
     const overhead =
       messageOverhead(MAX_TOKEN_LENGTH, base.options) + ADDED_OPTIONS_SIZE + (echo?.pending === true ? MAX_ECHO_OPTION_SIZE : 0);
-    const block1Szx = chooseBlockSzx(options.maxPduSize, overhead, Math.min(options.maxBlockSize, options.block1Size ?? 1024));
+    const block1Cap = Math.min(options.maxBlockSize, options.block1Size ?? 1024);
+    // RFC 8323 §6: BERT when both CSMs carry Block-Wise-Transfer and at least two 1024-byte blocks fit a message.
+    const bertSize = options.bert === true && block1Cap >= 1024 ? chooseBertSize(options.maxPduSize, overhead) : 0;
+    const block1Szx = bertSize > 0 ? BERT_SZX : chooseBlockSzx(options.maxPduSize, overhead, block1Cap);
     // The blocks we receive carry the server's options, not ours: reserve room for those too.
     const responseOverhead = Math.max(overhead, MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
     let block2Szx = chooseBlockSzx(options.maxPduSize, responseOverhead, Math.min(options.maxBlockSize, hint?.size ?? 1024));
@@ -137,7 +145,8 @@ export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate,
           singleBody: options.singleBody,
           maxBodySize: options.maxBodySize,
           maxEtagRestarts: options.maxEtagRestarts,
-          maxSzx: block2Szx,
+          maxSzx: bertDownload(options, hint) ? BERT_SZX : block2Szx,
+          bert: options.bert,
           onEvent: options.onEvent,
         },
         subscriber,
@@ -148,6 +157,7 @@ export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate,
       {
         send: (message, first, callbacks) => send(message, callbacks, first ? options.token : undefined),
         szx: block1Szx,
+        bertSize,
         noPreemptiveRequestTag: options.noPreemptiveRequestTag,
         newRequestTag: () => newRequestTag(options.random),
         finalOptions,
@@ -173,7 +183,7 @@ export function blockwiseRequest(ctx: ExchangeContext, request: RequestTemplate,
 /** Options of {@link completeBlock2Body}. */
 export type CompleteBlock2Options = Pick<
   BlockwiseOptions,
-  'confirmable' | 'maxPduSize' | 'maxBlockSize' | 'maxBodySize' | 'maxEtagRestarts' | 'echo' | 'onEvent'
+  'confirmable' | 'maxPduSize' | 'maxBlockSize' | 'maxBodySize' | 'maxEtagRestarts' | 'echo' | 'onEvent' | 'bert'
 >;
 
 /**
@@ -200,7 +210,8 @@ function startBody(ctx: ExchangeContext, request: RequestTemplate, firstResponse
       singleBody: true,
       maxBodySize: options.maxBodySize,
       maxEtagRestarts: options.maxEtagRestarts,
-      maxSzx: chooseBlockSzx(options.maxPduSize, overhead, options.maxBlockSize),
+      maxSzx: bertDownload(options, undefined) ? BERT_SZX : chooseBlockSzx(options.maxPduSize, overhead, options.maxBlockSize),
+      bert: options.bert,
       onEvent: options.onEvent,
     },
     sink,
@@ -281,4 +292,9 @@ export function continueAfterResponse(ctx: ExchangeContext, request: RequestTemp
     finish(response);
     return () => cancelBody?.();
   });
+}
+
+/** Downloads take the server's BERT blocks when both sides do BERT and no smaller size was asked for. */
+function bertDownload(options: Pick<BlockwiseOptions, 'bert' | 'maxBlockSize'>, hint: { readonly size: number } | undefined): boolean {
+  return options.bert === true && options.maxBlockSize >= 1024 && (hint === undefined || hint.size >= 1024);
 }

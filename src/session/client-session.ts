@@ -414,7 +414,8 @@ export class ClientSession {
     const maxPduSize = this.maxPduSize();
     // The common request sets none of the per-request hints: one options object serves them all (per MTU).
     const plain = init.confirmable === undefined && init.token === undefined && init.block2 === undefined && init.block1Size === undefined;
-    if (plain && this.#plainBlockOptions?.maxPduSize === maxPduSize) return this.#plainBlockOptions;
+    const bert = this.#stack?.bert === true;
+    if (plain && this.#plainBlockOptions?.maxPduSize === maxPduSize && this.#plainBlockOptions.bert === bert) return this.#plainBlockOptions;
     const { singleBody, noPreemptiveRequestTag } = this.#config.blockMode;
     const options: BlockwiseOptions = {
       confirmable: init.confirmable,
@@ -426,6 +427,7 @@ export class ClientSession {
       noPreemptiveRequestTag,
       block2: init.block2,
       block1Size: init.block1Size,
+      bert,
       echo: (this.#echo ??= new EchoState()),
       onEvent: this.#onEvent,
     };

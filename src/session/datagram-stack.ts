@@ -32,6 +32,7 @@ export class DatagramStack implements Stack {
   readonly peer: Transport['remote'];
   readonly frameOverhead: number;
   readonly reliable = false;
+  readonly bert = false;
   readonly #messages: MessageLayer;
   readonly #onEvent: (event: MessageLayerEvent) => void;
   readonly #watchers = new FailureWatchers();

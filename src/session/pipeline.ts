@@ -68,6 +68,8 @@ export interface Stack extends ExchangeContext {
   readonly frameOverhead: number;
   /** True when the stack carries CoAP over a reliable transport (no CON/NON). */
   readonly reliable: boolean;
+  /** BERT may be used (RFC 8323 §6: both CSMs carry Block-Wise-Transfer). */
+  readonly bert: boolean;
 }
 
 /**

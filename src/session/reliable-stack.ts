@@ -116,6 +116,11 @@ export class ReliableStack implements Stack {
     if (keepalive > 0) this.#armKeepalive(keepalive, options.keepaliveFailures ?? 3);
   }
 
+  /** RFC 8323 §6: BERT when both CSMs carry Block-Wise-Transfer (ours always does). */
+  get bert(): boolean {
+    return this.#capabilities.blockWiseTransfer;
+  }
+
   /** The peer's capabilities (its CSM, or RFC 8323's base values before it). */
   get capabilities(): PeerCapabilities {
     return this.#capabilities;
