@@ -5,17 +5,19 @@
  */
 import { BehaviorSubject, defer, EMPTY, map, Observable, of, ReplaySubject, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
 import { CoapSessionClosedError } from '../errors';
-import { tokenToHex, type CoapPdu, type MethodName } from '../codec/pdu';
+import { tokenToHex, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
 import { observeExchange, type LiveObservation } from '../exchange/observe';
-import { startRequest, type RequestCallbacks, type RequestTemplate } from '../exchange/request';
+import type { RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
-import { blockwiseRequest, completeBlock2Body, continueAfterResponse, needsFollowUp, sendsAsIs, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
+import { blockwiseRequest, completeBlock2Body, sendsAsIs, type BlockwiseOptions } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { TransportFactory } from '../transport/transport';
 import { createStack, maxPduSizeBeforeConnect, type FailureWatcher, type Stack } from './pipeline';
+import { SessionRequest, toResponse } from './session-request';
+import { tracedTransport } from './traced-transport';
 import type { ReliableOptions } from './reliable-stack';
 import type { ReconnectOptions } from './session-options';
 import { shareLatest } from './share-latest';
@@ -614,25 +616,6 @@ export class ClientSession {
   }
 }
 
-function tracedTransport<T extends import('../transport/transport').Transport>(
-  transport: T,
-  trace: (direction: 'sent' | 'received', frame: Uint8Array) => void,
-): import('../transport/transport').Transport {
-  return {
-    ...transport,
-    frames$: transport.frames$.pipe(map((frame) => (trace('received', frame), frame))),
-    send(frame) {
-      trace('sent', frame);
-      transport.send(frame);
-    },
-    events$: transport.events$,
-    maxFrameOverhead: transport.maxFrameOverhead,
-    reliable: transport.reliable,
-    local: transport.local,
-    remote: transport.remote,
-  };
-}
-
 /** Observations of the same target share one registration: same method, options, body and message type. */
 function observationKey(request: RequestTemplate, init: ObserveInit): string {
   let key = `${request.code}|${init.confirmable === false ? 'N' : 'C'}|${init.deregister === false ? 'k' : 'd'}`;
@@ -640,57 +623,3 @@ function observationKey(request: RequestTemplate, init: ObserveInit): string {
   return `${key}|${tokenToHex(request.payload)}`;
 }
 
-function toResponse(result: BlockwiseResult, stack: Stack): CoapResponse {
-  return new CoapResponse(result.pdu, stack.peer, { payload: result.payload, progress: result.progress });
-}
-
-/**
- * One plain request on the session's fast path: it watches the stack for failure, runs the exchange and turns
- * the response into a `CoapResponse`, handing over to the block-wise machinery only when the response asks
- * for it. One object per request instead of a nest of closures.
- */
-class SessionRequest implements FailureWatcher, RequestCallbacks {
-  readonly #stack: Stack;
-  readonly #request: RequestTemplate;
-  readonly #blockwise: BlockwiseOptions | undefined;
-  readonly #subscriber: Subscriber<CoapResponse>;
-  readonly #cancel: () => void;
-  #followUp: Subscription | undefined;
-
-  constructor(stack: Stack, request: RequestTemplate, init: RequestInit, blockwise: BlockwiseOptions | undefined, subscriber: Subscriber<CoapResponse>) {
-    this.#stack = stack;
-    this.#request = request;
-    this.#blockwise = blockwise;
-    this.#subscriber = subscriber;
-    stack.watch(this); // fails the subscriber at once when the stack already failed
-    this.#cancel = subscriber.closed ? noop : startRequest(stack, request, init, this);
-  }
-
-  response(pdu: CoapPdu): void {
-    const stack = this.#stack;
-    if (this.#blockwise !== undefined && needsFollowUp(pdu)) {
-      this.#followUp = continueAfterResponse(stack, this.#request, pdu, this.#blockwise)
-        .pipe(map((result) => toResponse(result, stack)))
-        .subscribe(this.#subscriber);
-      return;
-    }
-    this.#subscriber.next(new CoapResponse(pdu, stack.peer));
-    this.#subscriber.complete();
-  }
-
-  error(error: unknown): void {
-    this.#subscriber.error(error);
-  }
-
-  stackFailed(error: unknown): void {
-    this.#subscriber.error(error);
-  }
-
-  unsubscribe(): void {
-    this.#stack.unwatch(this);
-    this.#cancel();
-    this.#followUp?.unsubscribe();
-  }
-}
-
-function noop(): void {}
