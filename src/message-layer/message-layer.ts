@@ -56,8 +56,8 @@ export interface MessageLayerConfig {
   readonly firstMessageId: number;
   readonly onEvent: (event: MessageLayerEvent) => void;
   readonly peer: PeerAddress;
-  /** Called when the retransmission timer lapses with nothing outstanding (time to drop idle state). */
-  readonly onIdle?: () => void;
+  /** Told when nothing is outstanding any more (time to drop idle state); an object, not a closure per session. */
+  readonly idleListener?: { messagesIdle(): void };
   /**
    * The session, whose `maxPduSize()` (libcoap `coap_session_max_pdu_size`: path MTU less the security overhead
    * and the 4-byte header) is read per message: a larger message fails at once with `CoapEncodeError` instead
@@ -309,7 +309,7 @@ export class MessageLayer {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     this.#outstanding = null;
-    this.#config.onIdle?.();
+    this.#config.idleListener?.messagesIdle();
   }
 
   #drain(): void {
@@ -391,7 +391,7 @@ export class MessageLayer {
       // Nothing outstanding when the timer lapses: the peer is idle. Drop the table (kept while busy, so a
       // request stream does not build a new one per request) and let the layers above do the same.
       this.#outstanding = null;
-      this.#config.onIdle?.();
+      this.#config.idleListener?.messagesIdle();
     }
   }
 

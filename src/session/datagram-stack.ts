@@ -3,7 +3,7 @@
  * the exchanges. A plain object that observes the transport's frames (not a subclass of rxjs's Subscriber,
  * whose constructor is internal in rxjs 8).
  */
-import { Observable, type SchedulerLike } from 'rxjs';
+import { Observable, type SchedulerLike, type TeardownLogic } from 'rxjs';
 import { CoapDecodeError } from '../errors';
 import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
 import { ResponseDeadlines } from '../exchange/response-deadlines';
@@ -21,8 +21,11 @@ export function datagramMaxPduSize(mtu: number, frameOverhead: number): number {
 }
 
 /**
- * The message layer under the exchanges. A class, not closures: it exists once per session, and it is itself
- * the observer of the transport's frames, so an idle session holds few objects.
+ * The message layer under the exchanges. A class, not closures: it exists once per session (heap per idle
+ * session matters with thousands of sessions), and it is itself the subscriber of the transport's frames: it
+ * has the shape of an rxjs Subscriber (`next`/`error`/`complete`, `closed`/`add`/`remove`/`unsubscribe`), which
+ * rxjs takes as it is instead of wrapping it in two more objects, without subclassing `Subscriber` (internal in
+ * rxjs 8). Should a later rxjs not recognise the shape, it wraps it as any observer: it works the same.
  */
 export class DatagramStack implements Stack {
   readonly tokens: TokenMatcher;
@@ -36,7 +39,9 @@ export class DatagramStack implements Stack {
   readonly #messages: MessageLayer;
   readonly #onEvent: (event: MessageLayerEvent) => void;
   readonly #watchers = new FailureWatchers();
-  readonly #frames: { unsubscribe(): void } | undefined;
+  /** Subscriber shape: true once unsubscribed; the teardown of the frames subscription. */
+  closed = false;
+  #teardown: TeardownLogic = undefined;
   /** Requests waiting for a separate response (after an empty ACK) or for the response to a NON; lazy. */
   #conDeadlines: ResponseDeadlines | undefined;
   #nonDeadlines: ResponseDeadlines | undefined;
@@ -59,9 +64,40 @@ export class DatagramStack implements Stack {
       sizeLimit: config.sizeLimit,
       onEvent: config.onEvent,
       peer: transport.remote,
-      onIdle: () => this.#compact(),
+      idleListener: this,
     });
-    this.#frames = transport.frames$.subscribe(this);
+    transport.frames$.subscribe(this);
+  }
+
+  /** @internal Subscriber shape: keeps the frames subscription's teardown. */
+  add(teardown: TeardownLogic): void {
+    if (teardown === undefined || teardown === null) return;
+    if (this.closed) runTeardown(teardown);
+    else if (this.#teardown === undefined) this.#teardown = teardown;
+    else {
+      const previous = this.#teardown;
+      this.#teardown = () => {
+        runTeardown(previous);
+        runTeardown(teardown);
+      };
+    }
+  }
+
+  /** @internal Subscriber shape. */
+  remove(): void {}
+
+  /** @internal Stops receiving frames. */
+  unsubscribe(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const teardown = this.#teardown;
+    this.#teardown = undefined;
+    if (teardown !== undefined) runTeardown(teardown);
+  }
+
+  /** @internal The message layer went idle: drop the empty tables. */
+  messagesIdle(): void {
+    this.#compact();
   }
 
   /** A frame from the transport (this object is the observer of `frames$`). */
@@ -79,9 +115,13 @@ export class DatagramStack implements Stack {
   }
 
   /** The transport ended its frames: the connection is gone (its factory reports why). */
-  complete(): void {}
+  complete(): void {
+    this.unsubscribe();
+  }
 
-  error(): void {}
+  error(): void {
+    this.unsubscribe();
+  }
 
   send(request: OutgoingPdu, confirmable: boolean, callbacks: SendCallbacks): () => void {
     return confirmable ? this.#messages.sendConfirmable(request, callbacks) : this.#messages.sendNonConfirmable(request, callbacks);
@@ -138,10 +178,15 @@ export class DatagramStack implements Stack {
 
   fail(error: unknown): void {
     if (this.#watchers.failed) return;
-    this.#frames?.unsubscribe(); // stop receiving
+    this.unsubscribe(); // stop receiving
     this.#messages.close();
     this.#conDeadlines?.close();
     this.#nonDeadlines?.close();
     this.#watchers.fail(error);
   }
+}
+
+function runTeardown(teardown: TeardownLogic): void {
+  if (typeof teardown === 'function') teardown();
+  else if (teardown !== undefined && teardown !== null) teardown.unsubscribe();
 }
