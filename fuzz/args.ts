@@ -5,7 +5,7 @@
  */
 
 /** The parts of the harness, in the order they run. */
-export const PART_NAMES = ['codec', 'virtual', 'live', 'dtls'] as const;
+export const PART_NAMES = ['codec', 'virtual', 'live', 'stream', 'dtls'] as const;
 /** One of {@link PART_NAMES}. */
 export type PartName = (typeof PART_NAMES)[number];
 
@@ -23,7 +23,7 @@ export interface FuzzArgs {
   readonly verbose: boolean;
 }
 
-const USAGE = 'usage: node dist/fuzz/run.js [--seconds N] [--inputs N] [--seed S] [--only codec,virtual,live,dtls] [--world N] [--verbose]';
+const USAGE = 'usage: node dist/fuzz/run.js [--seconds N] [--inputs N] [--seed S] [--only codec,virtual,live,stream,dtls] [--world N] [--verbose]';
 
 function positiveNumber(flag: string, text: string | undefined): number {
   const value = Number(text);

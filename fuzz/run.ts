@@ -1,32 +1,35 @@
 /**
- * `npm run fuzz`: hostile input against rxcoap (issue 16, "Harnesses in the project"), in four parts:
+ * `npm run fuzz`: hostile input against rxcoap (issue 16, "Harnesses in the project"), in five parts:
  *
  * 1. codec: every decoder on random bytes and on mutations of valid encodings (typed errors only);
  * 2. virtual: sessions on the fake transport in virtual time against the hostile responder (the volume);
  * 3. live: `CoapContext` sessions over real UDP loopback against the hostile peer, many at once;
- * 4. dtls: the DTLS-PSK transport against a fake DTLS server that answers with garbage and mutated records.
+ * 4. stream: `coap+tcp://` and `coaps+tcp://` (TLS-PSK) sessions against the hostile stream peer (issue 17):
+ *    mutated frames in random chunks, absurd lengths, hostile CSMs and signals, disconnects mid-frame;
+ * 5. dtls: the DTLS-PSK transport against a fake DTLS server that answers with garbage and mutated records.
  *
  * Goal per part: 0 uncaught exceptions, 0 unhandled rejections, 0 hung requests, 0 untyped errors, bounded
  * heap growth. Prints `seed=...` first (so a failure replays with `--seed`), one table at the end, then the
  * first offending inputs and stack traces; exits 1 when the goal is missed. Everything it opens it closes: the
  * process ends by itself (leftover handles are reported, and only then is the exit forced).
  *
- * `node --expose-gc dist/fuzz/run.js [--seconds N] [--inputs N] [--seed S] [--only codec,virtual,live,dtls] [--world N] [--verbose]`
+ * `node --expose-gc dist/fuzz/run.js [--seconds N] [--inputs N] [--seed S] [--only codec,virtual,live,stream,dtls] [--world N] [--verbose]`
  */
 import { randomInt as cryptoRandomInt } from 'node:crypto';
-import { parseArgs, type FuzzArgs, type PartName } from './args';
-import { splitBudget, type PartBudget } from './budget';
+import { parseArgs, type FuzzArgs } from './args';
+import { splitBudget, type FuzzPart, type PartBudget } from './budget';
 import { runCodecPart } from './codec-part';
 import { canCollect, HEAP_GROWTH_BOUND, mib } from './heap';
 import { runLivePart } from './live-part';
 import { runDtlsPart } from './dtls-part';
+import { runStreamPart } from './stream-part';
 import { ProcessGuard } from './process-guard';
 import { partSeed } from './seeds';
 import { formatTable, heapGrewTooMuch, passed } from './table';
 import { PartTally } from './tally';
 import { runVirtualPart } from './virtual-part';
 
-async function runPart(part: PartName, tally: PartTally, guard: ProcessGuard, args: FuzzArgs, budget: PartBudget): Promise<void> {
+async function runPart(part: FuzzPart, tally: PartTally, guard: ProcessGuard, args: FuzzArgs, budget: PartBudget): Promise<void> {
   const seed = partSeed(args.seed, part);
   guard.enter(tally, () => `during the ${part} part (seed ${args.seed})`);
   switch (part) {
@@ -36,6 +39,8 @@ async function runPart(part: PartName, tally: PartTally, guard: ProcessGuard, ar
       return runVirtualPart(tally, args.seed, budget, args.verbose, args.world);
     case 'live':
       return runLivePart(tally, guard, seed, budget, args.verbose);
+    case 'stream':
+      return runStreamPart(tally, guard, seed, budget, args.verbose);
     case 'dtls':
       return runDtlsPart(tally, guard, seed, budget, args.verbose);
   }
@@ -76,20 +81,22 @@ function leakedHandles(): string[] {
 
 async function main(): Promise<number> {
   let args: FuzzArgs;
+  let parts: readonly FuzzPart[];
   try {
     args = parseArgs(process.argv.slice(2), () => cryptoRandomInt(0, 2 ** 32 - 1));
+    parts = args.parts;
   } catch (error) {
     console.error((error as Error).message);
     return 2;
   }
   console.log(`seed=${args.seed}`);
   const budgetText = `${args.inputs.toLocaleString('en-US')} inputs${args.budgetMs === undefined ? '' : ` or ${args.budgetMs / 1000} s`}`;
-  console.log(`fuzz: ${args.parts.join(', ')}; budget ${budgetText}${canCollect ? '' : ' (run with node --expose-gc for heap figures)'}`);
+  console.log(`fuzz: ${parts.join(', ')}; budget ${budgetText}${canCollect ? '' : ' (run with node --expose-gc for heap figures)'}`);
   const guard = new ProcessGuard();
   guard.install();
-  const budgets = splitBudget(args);
+  const budgets = splitBudget(args, parts);
   const tallies: PartTally[] = [];
-  for (const part of args.parts) {
+  for (const part of parts) {
     const tally = new PartTally(part);
     tallies.push(tally);
     const started = Date.now();

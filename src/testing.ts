@@ -19,3 +19,5 @@ export { createHostileResponder } from './testing/hostile-responder';
 export type { HostileResponder, HostileResponderOptions, HostileDatagram, HostileStats } from './testing/hostile-responder';
 export { MUTATION_KINDS, mutateResponse, mutateBytes, spoofedAck, randomFrame, type Mutation, type MutationKind } from './testing/mutate';
 export { datagramFraming, streamFraming, webSocketFraming, writeRawBody, rawFromPdu, type HostileFraming, type RawMessage, type RawOption } from './testing/hostile-framing';
+export { startHostileStreamPeer, hostileStreamConnectionSeed, HostileStreamScript } from './testing/hostile-stream-peer';
+export type { HostileStreamPeer, HostileStreamPeerOptions, HostileStreamPeerStats, HostileStreamSent, HostileStreamConnectionInfo, HostileStreamAction, HostileStreamScriptOptions } from './testing/hostile-stream-peer';
