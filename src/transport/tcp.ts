@@ -195,7 +195,10 @@ export class StreamConnection implements Transport {
   #receivers: Subscriber<Uint8Array>[] | undefined;
   #early: Buffer[] | undefined;
   #subscribedOnce = false;
-  #corked = false;
+  /** Frames sent in this tick, written together at its end (the first in a slot: one frame allocates nothing). */
+  #pendingFrame: Uint8Array | undefined;
+  #pendingFrames: Uint8Array[] | undefined;
+  #pendingBytes = 0;
   #deadline: Subscription | undefined;
 
   constructor(subscriber: Subscriber<Transport>, remote: PeerAddress, describe: SocketErrorDescriber) {
@@ -272,24 +275,47 @@ export class StreamConnection implements Transport {
   }
 
   /**
-   * Writes one frame. Frames sent in one tick leave as one write (corked until a microtask): one segment
-   * on the wire where they fit. The frame must not change afterwards (it is written at the end of the tick).
+   * Writes one frame. Frames sent in one tick leave as one write at the end of the tick, joined into one buffer:
+   * one segment on the wire where they fit, and one socket write instead of a corked writev of many small
+   * chunks (each of which Node would wrap in a Buffer and a write request). The frame must not change
+   * afterwards (it is written at the end of the tick).
    */
   send(frame: Uint8Array): void {
     if (this.#state !== OPEN) return;
-    const socket = this.#socket!;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      queueMicrotask(this.#uncork);
-    }
-    socket.write(frame);
+    if (this.#pendingFrame === undefined) {
+      this.#pendingFrame = frame;
+      queueMicrotask(this.#flush);
+    } else (this.#pendingFrames ??= [this.#pendingFrame]).push(frame);
+    this.#pendingBytes += frame.length;
   }
 
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#socket?.uncork();
+  readonly #flush = (): void => {
+    const socket = this.#socket;
+    if (socket !== undefined && this.#state === OPEN) this.#writePending(socket);
+    else this.#writePending(undefined);
   };
+
+  /** Writes (or, without a socket, drops) what this tick sent. */
+  #writePending(socket: Socket | undefined): void {
+    const first = this.#pendingFrame;
+    const frames = this.#pendingFrames;
+    const bytes = this.#pendingBytes;
+    this.#pendingFrame = undefined;
+    this.#pendingFrames = undefined;
+    this.#pendingBytes = 0;
+    if (first === undefined || socket === undefined) return;
+    if (frames === undefined) {
+      socket.write(first);
+      return;
+    }
+    const joined = Buffer.allocUnsafe(bytes);
+    let offset = 0;
+    for (const frame of frames) {
+      joined.set(frame, offset);
+      offset += frame.length;
+    }
+    socket.write(joined);
+  }
 
   /** Closes the connection (unsubscribe): FIN after pending writes, the socket destroyed soon after. */
   close(): void {
@@ -303,6 +329,8 @@ export class StreamConnection implements Transport {
       socket.destroy();
       return;
     }
+    // What this tick sent (a Release) goes before the FIN.
+    this.#writePending(socket);
     // end() flushes corked writes, then sends FIN (close_notify first on TLS); the peer's FIN closes the
     // socket, or Node's own (unref'd) socket idle timer does after CLOSE_GRACE.
     socket.setTimeout(CLOSE_GRACE, () => socket.destroy());
