@@ -1,34 +1,16 @@
-import { lastValueFrom, Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { CoapContext } from '../../src/context';
 import { MessageType, Method, ResponseCode, createPdu, type CoapPdu } from '../../src/codec/pdu';
 import { OptionNumber } from '../../src/codec/option-numbers';
 import { encodeString } from '../../src/codec/option-values';
-import { createFakeTransport, type FakeTransportOptions } from '../../src/testing/fake-transport';
-import type { SessionEvent } from '../../src/session/session-events';
+import { createFakeTransport } from '../../src/testing/fake-transport';
+import { collect, fakeSession } from '../helpers/fake-session';
 
-function setup(respond?: FakeTransportOptions['respond'], contextOptions: ConstructorParameters<typeof CoapContext>[0] = {}) {
-  const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
-  // The scripted server answers requests (and pings), never the client's own ACKs and RSTs.
-  const fake = createFakeTransport({
-    scheduler,
-    respond: respond && ((pdu, sent) => (pdu.type === MessageType.ACK || pdu.type === MessageType.RST ? undefined : respond(pdu, sent))),
-  });
-  const ctx = new CoapContext({ scheduler, random: () => 0, ...contextOptions });
-  const session = ctx.newClientSession({ server: 'coap://127.0.0.1', transport: fake.factory });
-  const events: SessionEvent[] = [];
-  session.events$.subscribe((e) => events.push(e));
-  return { scheduler, fake, ctx, session, events };
-}
+const setup = fakeSession;
 
 const piggyback = (request: CoapPdu, text = 'hello', code: number = ResponseCode.Content): CoapPdu =>
   createPdu({ type: MessageType.ACK, code, messageId: request.messageId, token: request.token, payload: encodeString(text) });
 
-function collect<T>(source: import('rxjs').Observable<T>) {
-  const out: { values: T[]; error?: any; done: boolean; sub?: Subscription } = { values: [], done: false };
-  out.sub = source.subscribe({ next: (v) => out.values.push(v), error: (e) => (out.error = e), complete: () => (out.done = true) });
-  return out;
-}
 
 describe('ClientSession over a datagram transport', () => {
   it('sends nothing before subscribe and one CON GET with an 8-byte token after', () => {

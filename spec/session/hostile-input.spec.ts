@@ -4,33 +4,17 @@
  * remote crash, since that one travelled into the dgram listener.
  */
 import * as dgram from 'node:dgram';
-import { firstValueFrom, Subscription, type Observable } from 'rxjs';
+import { firstValueFrom } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { CoapContext } from '../../src/context';
 import '../../src/node';
 import { MessageType, ResponseCode, createPdu, type CoapPdu } from '../../src/codec/pdu';
 import { encodeString } from '../../src/codec/option-values';
-import { createFakeTransport, type FakeTransportOptions } from '../../src/testing/fake-transport';
-import type { SessionEvent } from '../../src/session/session-events';
+import { createFakeTransport } from '../../src/testing/fake-transport';
+import { collect, fakeSession } from '../helpers/fake-session';
 
-function setup(respond?: FakeTransportOptions['respond'], contextOptions: ConstructorParameters<typeof CoapContext>[0] = {}) {
-  const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
-  const fake = createFakeTransport({
-    scheduler,
-    respond: respond && ((pdu, sent) => (pdu.type === MessageType.ACK || pdu.type === MessageType.RST ? undefined : respond(pdu, sent))),
-  });
-  const ctx = new CoapContext({ scheduler, random: () => 0, ...contextOptions });
-  const session = ctx.newClientSession({ server: 'coap://127.0.0.1', transport: fake.factory });
-  const events: SessionEvent[] = [];
-  session.events$.subscribe((e) => events.push(e));
-  return { scheduler, fake, ctx, session, events };
-}
+const setup = fakeSession;
 
-function collect<T>(source: Observable<T>) {
-  const out: { values: T[]; error?: any; done: boolean; sub?: Subscription } = { values: [], done: false };
-  out.sub = source.subscribe({ next: (v) => out.values.push(v), error: (e) => (out.error = e), complete: () => (out.done = true) });
-  return out;
-}
 
 /** A piggybacked 2.05 for `request` with raw option bytes after the token (no encoder checks). */
 function rawAck(request: CoapPdu, optionBytes: number[], payload: number[] = []): Uint8Array {
