@@ -23,6 +23,7 @@ import { CoapContext } from '../src/context';
 import { SignalCode, tokenToHex, type CoapPdu } from '../src/codec/pdu';
 import { StreamDeframer, decodeStreamFrame, encodeStreamFrame } from '../src/codec/stream-codec';
 import { tcpTransport, tlsTransport } from '../src/node';
+import { isUnixPeer } from '../src/peer-address';
 import { DEFAULT_RELIABLE_MAX_MESSAGE_SIZE } from '../src/session/reliable-stack';
 import type { ClientSession } from '../src/session/client-session';
 import type { TransmissionParameters } from '../src/message-layer/transmission-params';
@@ -228,7 +229,8 @@ class ProbedStreamTransport implements Transport {
   constructor(inner: Transport, probe: StreamProbe) {
     this.#inner = inner;
     this.#probe = probe;
-    probe.opened(inner.local.port);
+    // Stream fuzzing runs over TCP: the local side is always an IP endpoint.
+    probe.opened(isUnixPeer(inner.local) ? 0 : inner.local.port);
   }
 
   get frames$(): Observable<Uint8Array> {

@@ -32,7 +32,8 @@ import {
   getOption,
   isRequestCode,
   type ClientSession,
-  type PeerAddress,
+  isUnixPeer,
+  type IpPeerAddress,
   type SessionEvent,
   type TransmissionParameters,
 } from '../src/node';
@@ -113,7 +114,7 @@ class FloodPeer {
     socket.on('message', (message, remote) => this.#onMessage(message, remote));
   }
 
-  get address(): PeerAddress {
+  get address(): IpPeerAddress {
     const { address, port } = this.socket.address();
     return { host: address, port };
   }
@@ -209,7 +210,8 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
     for (const session of sessions) {
       const connected = firstValueFrom(session.events$.pipe(filter((e): e is Extract<SessionEvent, { type: 'connected' }> => e.type === 'connected')));
       await firstValueFrom(session.get('/warm', { query: 'warm' }));
-      ports.push((await connected).local.port);
+      const local = (await connected).local;
+      if (!isUnixPeer(local)) ports.push(local.port);
     }
 
     // Real traffic: NSTART lanes per session, until the flood is over.

@@ -135,10 +135,23 @@ export class CoapUriError extends CoapError {
   }
 }
 
-/** Where a message went or came from. */
-export interface PeerAddress {
+/**
+ * Where a message went or came from: an IP endpoint or a Unix-domain socket path. Tell them apart with
+ * `isUnixPeer` and print either with `formatPeer` (both in `peer-address.ts`).
+ */
+export type PeerAddress = IpPeerAddress | UnixPeerAddress;
+
+/** An IP peer (UDP, DTLS, TCP, TLS, multicast), named by host and port. */
+export interface IpPeerAddress {
+  /** IP address or host name; IPv6 without brackets (zone IDs as `fe80::1%eth0`). */
   readonly host: string;
   readonly port: number;
+}
+
+/** A Unix-domain peer (datagram or stream), named by its socket path. */
+export interface UnixPeerAddress {
+  /** The socket's file system path, e.g. `/tmp/server.sock`. */
+  readonly path: string;
 }
 
 /**

@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export * from './errors';
+export { formatPeer, isUnixPeer } from './peer-address';
 export { CoapContext, DEFAULT_MTU, DEFAULT_MAX_BODY_SIZE } from './context';
 export { ClientSession, type ShorthandInit, type SessionState } from './session/client-session';
 export type { SessionEvent } from './session/session-events';

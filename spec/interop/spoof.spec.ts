@@ -26,6 +26,7 @@ import {
   type SessionEvent,
 } from '../../src/node';
 import { startTestPeer, type ReceivedPdu, type TestPeer } from '../../src/testing';
+import { ipPeer } from '../helpers/ip-peer';
 
 jest.setTimeout(15_000);
 
@@ -86,9 +87,9 @@ describe('spoofed responses from another endpoint', () => {
       peer.on('request', onRequest);
     });
     const responses = lastValueFrom(session.get('/slow').pipe(toArray(), timeout(5000)));
-    const local = (await connected).local;
+    const local = ipPeer((await connected).local);
     const seen = await request;
-    expect(seen.source.port).toBe(local.port);
+    expect(ipPeer(seen.source).port).toBe(local.port);
     return { seen, local, responses };
   }
 

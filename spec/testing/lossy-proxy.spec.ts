@@ -4,6 +4,7 @@ import { CoapArgumentError } from '../../src/errors';
 import { startLossyProxy, type LossSpec, type LossyProxy } from '../../src/testing/lossy-proxy';
 import { seededRandom } from '../../src/testing/seeded-random';
 import { startTestPeer, type TestPeer } from '../../src/testing/test-peer';
+import { ipPeer } from '../helpers/ip-peer';
 import { DgramClient, activeResources, settlesTo, waitFor } from './dgram-client';
 
 /** A raw UDP sink recording the first byte (a sequence number) of every datagram it gets. */
@@ -119,7 +120,7 @@ describe('lossy proxy', () => {
         expect(response.code).toBe(ResponseCode.Content);
       }
       expect(proxy.clientCount).toBe(2);
-      expect(new Set(peer.received.map((pdu) => pdu.source.port)).size).toBe(2);
+      expect(new Set(peer.received.map((pdu) => ipPeer(pdu.source).port)).size).toBe(2);
       expect(proxy.stats.toClient.forwarded).toBe(2);
       expect(proxy.uri('/hello')).toBe(`coap://127.0.0.1:${proxy.address.port}/hello`);
     });

@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
-import { CoapArgumentError, CoapDtlsError, CoapTimeoutError, CoapTlsError, CoapUriError } from '../errors';
+import { CoapArgumentError, CoapDtlsError, CoapTimeoutError, CoapTlsError, CoapUriError, type PeerAddress } from '../errors';
+import { isUnixPeer } from '../peer-address';
 import { CoapContext } from '../context';
 import { decodeString } from '../codec/option-values';
 import { OptionNumber } from '../codec/option-numbers';
@@ -155,10 +156,15 @@ function cliLogger(verbosity: number, io: CliIo): CoapLogger {
   };
 }
 
+/** `host:port` as the CLI has always printed it (IPv6 unbracketed), or a Unix socket's path. */
+function hostPort(peer: PeerAddress): string {
+  return isUnixPeer(peer) ? peer.path : `${peer.host}:${peer.port}`;
+}
+
 function describeEvent(event: SessionEvent): string {
   switch (event.type) {
     case 'connected':
-      return `connected from ${event.local.host}:${event.local.port} to ${event.remote.host}:${event.remote.port}`;
+      return `connected from ${hostPort(event.local)} to ${hostPort(event.remote)}`;
     case 'dtls-connected':
       return `DTLS connected (${event.cipherSuite}) after ${event.attempts} attempt(s)`;
     case 'dtls-retry':

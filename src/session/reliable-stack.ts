@@ -13,6 +13,7 @@
  */
 import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapDecodeError, CoapEncodeError, CoapTimeoutError, CoapTransportError, type PeerAddress } from '../errors';
+import { formatPeer } from '../peer-address';
 import { encodeStreamFrame, STREAM_MAX_HEADER_SIZE, StreamDeframer } from '../codec/stream-codec';
 import { decodeWsMessage, encodeWsMessage, WS_HEADER_SIZE } from '../codec/ws-codec';
 import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
@@ -378,7 +379,3 @@ export class ReliableStack implements Stack {
 
 
 function noop(): void {}
-
-function formatPeer(peer: PeerAddress): string {
-  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
-}

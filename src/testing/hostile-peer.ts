@@ -12,7 +12,7 @@
  * Node only (`node:dgram`); real timers, cleared by `close()`.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import type { PeerAddress } from '../errors';
+import type { IpPeerAddress } from '../errors';
 import { datagramFraming } from './hostile-framing';
 import { createHostileResponder, type HostileDatagram, type HostileResponder, type HostileResponderOptions, type HostileStats } from './hostile-responder';
 import { assertLoopback, bindLoopbackSocket, formatAuthority, socketTypeFor, type LoopbackHost } from './loopback';
@@ -39,7 +39,7 @@ export interface HostilePeerOptions extends Omit<HostileResponderOptions, 'frami
 export interface HostileSent {
   /** `Date.now()` when it was sent. */
   readonly time: number;
-  readonly destination: PeerAddress;
+  readonly destination: IpPeerAddress;
   /** `'correct'`, a mutation kind, `'spoofed-ack'`, `'unsolicited-rst'`... */
   readonly kind: string;
   readonly frame: Uint8Array;

@@ -11,7 +11,7 @@
  * Node-only (`node:dgram`), real timers; `close()` clears every timer and closes every socket.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import type { PeerAddress } from '../errors';
+import type { IpPeerAddress } from '../errors';
 import { assertLoopback, bindLoopbackSocket, formatAuthority, socketTypeFor, type LoopbackHost } from './loopback';
 import { randomInRange, seededRandom, type RandomSource } from './seeded-random';
 
@@ -103,7 +103,7 @@ interface Flow {
 }
 
 interface Client {
-  readonly address: PeerAddress;
+  readonly address: IpPeerAddress;
   readonly upstream: Socket;
   readonly toServer: Flow;
   readonly toClient: Flow;
@@ -182,7 +182,7 @@ class UdpLossyProxy implements LossyProxy {
     this.#pass('toServer', client.toServer, new Uint8Array(message), (bytes) => upstream.send(bytes, this.#target.port, this.#target.host));
   }
 
-  #openUpstream(address: PeerAddress): Client {
+  #openUpstream(address: IpPeerAddress): Client {
     const upstream = createSocket({ type: socketTypeFor(this.#target.host) });
     const client: Client = { address, upstream, toServer: { held: undefined, heldTimer: undefined }, toClient: { held: undefined, heldTimer: undefined } };
     upstream.on('error', () => undefined);

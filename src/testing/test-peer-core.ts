@@ -7,6 +7,7 @@ import { decodeString, decodeUint } from '../codec/option-values';
 import { OptionNumber } from '../codec/option-numbers';
 import { EMPTY_BYTES, getOption, getOptions, type CoapOption, type CoapPdu } from '../codec/pdu';
 import type { PeerAddress } from '../errors';
+import { isUnixPeer } from '../peer-address';
 import type { ReceivedPdu, TestPeerEvents, TestPeerStats, TestTransport } from './test-peer-api';
 import type { TestResource } from './test-resource';
 
@@ -114,9 +115,9 @@ export function toBytes(value: Uint8Array | string | undefined): Uint8Array {
   return typeof value === 'string' ? textEncoder.encode(value) : value;
 }
 
-/** `'host|port'`: a UDP client endpoint as a map key. */
+/** `'host|port'`: a UDP client endpoint as a map key (a Unix-domain one: its path). */
 export function endpointKey(address: PeerAddress): string {
-  return `${address.host}|${address.port}`;
+  return isUnixPeer(address) ? address.path : `${address.host}|${address.port}`;
 }
 
 /** A 2.xx code. */

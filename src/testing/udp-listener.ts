@@ -5,7 +5,8 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EMPTY_CODE, MessageType, createPdu, isRequestCode, type CoapPdu } from '../codec/pdu';
 import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
-import { CoapDecodeError, type PeerAddress } from '../errors';
+import { CoapDecodeError, type IpPeerAddress, type PeerAddress } from '../errors';
+import { isUnixPeer } from '../peer-address';
 import { bindLoopbackSocket, socketTypeFor, type LoopbackHost } from './loopback';
 import type { ReceivedPdu, SentPdu } from './test-peer-api';
 import { endpointKey, isSuppressed, type Observer, type ObserverChannel, type PeerLog, type RequestClient, type ResponseParts } from './test-peer-core';
@@ -87,7 +88,7 @@ export class UdpListener implements ObserverChannel {
   #onDatagram(message: Buffer, remote: RemoteInfo): void {
     if (this.#context.isClosed()) return;
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.length);
-    const source: PeerAddress = { host: remote.address, port: remote.port };
+    const source: IpPeerAddress = { host: remote.address, port: remote.port };
     let pdu: CoapPdu;
     try {
       pdu = decodeDatagram(bytes);
@@ -255,7 +256,8 @@ export class UdpListener implements ObserverChannel {
   }
 
   #sendBytes(bytes: Uint8Array, destination: PeerAddress, pdu?: CoapPdu): void {
-    if (this.#context.isClosed()) return;
+    // A UDP listener only ever sees IP sources, so only answers IP peers.
+    if (this.#context.isClosed() || isUnixPeer(destination)) return;
     this.#socket.send(bytes, destination.port, destination.host);
     const log = this.#context.log;
     if (log.has('sent')) {

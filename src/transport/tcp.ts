@@ -7,7 +7,8 @@
  */
 import { connect, isIP, type Socket } from 'node:net';
 import { EMPTY, Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
-import { CoapArgumentError, CoapTransportError, type CoapError, type PeerAddress } from '../errors';
+import { CoapArgumentError, CoapTransportError, type CoapError, type IpPeerAddress, type PeerAddress } from '../errors';
+import { formatPeer } from '../peer-address';
 import type { Transport, TransportEvent, TransportFactory } from './transport';
 
 /** Where and how to connect. */
@@ -186,8 +187,8 @@ export class StreamConnection implements Transport {
   readonly reliable = true;
   readonly framing = 'stream' as const;
   events$: Observable<TransportEvent> = EMPTY;
-  local: PeerAddress = { host: '', port: 0 };
-  remote: PeerAddress;
+  local: IpPeerAddress = { host: '', port: 0 };
+  remote: IpPeerAddress;
   readonly #subscriber: Subscriber<Transport>;
   readonly #describe: SocketErrorDescriber;
   #socket: Socket | undefined;
@@ -201,7 +202,7 @@ export class StreamConnection implements Transport {
   #pendingBytes = 0;
   #deadline: Subscription | undefined;
 
-  constructor(subscriber: Subscriber<Transport>, remote: PeerAddress, describe: SocketErrorDescriber) {
+  constructor(subscriber: Subscriber<Transport>, remote: IpPeerAddress, describe: SocketErrorDescriber) {
     this.#subscriber = subscriber;
     this.remote = remote;
     this.#describe = describe;
@@ -403,9 +404,4 @@ function ignore(): void {}
 export function stripZone(host: string): string {
   const percent = host.indexOf('%');
   return percent < 0 ? host : host.slice(0, percent);
-}
-
-/** @internal `host:port`, `[v6]:port`. */
-export function formatPeer(peer: PeerAddress): string {
-  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
 }

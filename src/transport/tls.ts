@@ -10,13 +10,13 @@ import { isIP } from 'node:net';
 import { connect, createSecureContext, DEFAULT_CIPHERS, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { Observable, asyncScheduler, of, type SchedulerLike } from 'rxjs';
 import { CoapArgumentError, CoapTlsError, type CoapError, type PeerAddress } from '../errors';
+import { formatPeer } from '../peer-address';
 import { checkPki, type PkiCredentials } from '../session/pki-options';
 import { resolvePsk, type PskCredentials, type ResolvedPsk } from '../session/session-options';
 import { checkRecord, invalidArgument } from '../session/validate';
 import {
   checkStreamOptions,
   describeSocketError,
-  formatPeer,
   positiveDuration,
   stripZone,
   syscallCodeOf,

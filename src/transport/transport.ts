@@ -8,7 +8,7 @@
  * a byte stream or WS messages, and `session/pipeline.ts` picks the stack from `reliable`.
  */
 import type { Observable } from 'rxjs';
-import type { PeerAddress } from '../errors';
+import type { PeerAddress, UnixPeerAddress } from '../errors';
 
 /** Something the transport wants the session (and its `events$`) to know. */
 export type TransportEvent =
@@ -26,10 +26,34 @@ export type TransportEvent =
  */
 export type Framing = 'datagram' | 'stream' | 'websocket';
 
-/** An open connection to one peer. */
+/**
+ * An open connection to one peer (or, for multicast, to one group).
+ *
+ * Peers are {@link PeerAddress | PeerAddresses}: host and port on IP transports, a socket path on Unix-domain
+ * ones (`local` is then the session's own bound path). A frame carries its source through
+ * {@link Transport.frameSource}, so the layers above can tell where each answer came from without an address
+ * object per datagram.
+ */
 export interface Transport {
-  /** Frames received from the peer (and only from the peer: datagrams from other addresses are dropped here). */
+  /**
+   * Frames received from the peer (and only from the peer: datagrams from other addresses are dropped here).
+   * A multicast transport is the exception: it passes on datagrams from any address, since any group member
+   * may answer, and names each one's sender with {@link Transport.frameSource}.
+   */
   readonly frames$: Observable<Uint8Array>;
+  /**
+   * The source of the frame being delivered: valid only synchronously inside a `frames$` next callback
+   * (read it there, keep the address if needed; it may change with the next frame). A method, not a field
+   * on each frame, so the hot path allocates nothing per datagram.
+   *
+   * - A connected transport (udp, dtls, tcp, tls, ws) may leave it out: every frame comes from `remote`.
+   *   Callers read `transport.frameSource?.() ?? transport.remote`.
+   * - A multicast transport sets it: answers come from any member of the group `remote` names, each from
+   *   its own unicast IP address and port, and the layers above match them by token, not by address.
+   * - A Unix datagram transport sets it to the sender's socket path (a {@link UnixPeerAddress}); a Unix stream
+   *   transport is connected and may leave it out.
+   */
+  frameSource?(): PeerAddress;
   /** Sends one frame. Never throws: a failure arrives as an error of the factory's Observable. */
   send(frame: Uint8Array): void;
   /** Connection-level events. */

@@ -7,7 +7,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { EMPTY, Observable, type Subscriber } from 'rxjs';
-import { CoapTransportError, type PeerAddress } from '../errors';
+import { CoapTransportError, type IpPeerAddress } from '../errors';
+import { formatPeer } from '../peer-address';
 import type { Transport, TransportFactory } from './transport';
 
 /** Where and how to connect. */
@@ -41,8 +42,8 @@ class UdpConnection implements Transport {
   readonly events$ = EMPTY;
   readonly maxFrameOverhead = 0;
   readonly reliable = false;
-  local: PeerAddress = { host: '', port: 0 };
-  remote: PeerAddress;
+  local: IpPeerAddress = { host: '', port: 0 };
+  remote: IpPeerAddress;
   readonly #options: UdpTransportOptions;
   readonly #subscriber: Subscriber<Transport>;
   #socket: Socket | undefined;
@@ -78,6 +79,11 @@ class UdpConnection implements Transport {
       };
       socket?.on('message', onMessage);
     });
+  }
+
+  /** A connected socket only receives from the peer: every frame comes from `remote` (no allocation). */
+  frameSource(): IpPeerAddress {
+    return this.remote;
   }
 
   send(frame: Uint8Array): void {
@@ -124,8 +130,4 @@ function ignore(): void {}
 function stripZone(host: string): string {
   const percent = host.indexOf('%');
   return percent < 0 ? host : host.slice(0, percent);
-}
-
-function formatPeer(peer: PeerAddress): string {
-  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
 }
