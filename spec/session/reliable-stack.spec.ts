@@ -238,6 +238,15 @@ describe('reliable stack (RFC 8323) over a byte stream', () => {
     expect(next.values.map((r) => r.text())).toEqual(['y']);
   });
 
+  it('aborts with Bad-CSM-Option when the server CSM carries a critical option it does not understand (RFC 8323 §5.3)', () => {
+    const { peer, session } = setup();
+    const result = collect(session.get('/x'));
+    peer.write(createPdu({ code: SignalCode.CSM, options: [{ number: 9, value: new Uint8Array(0) }] }));
+    const abort = peer.received.find((pdu) => pdu.code === SignalCode.Abort)!;
+    expect(abort.options.map((o) => [o.number, decodeUint(o.value)])).toEqual([[SignalOption.BadCsmOption, 9]]);
+    expect(result.error).toMatchObject({ name: 'CoapTransportError', badCsmOption: 9 });
+  });
+
   it('sends a Release when the session is released, after the deregistration of live observations', () => {
     const { peer, session } = setup();
     const observation = collect(session.observe('/obs'));

@@ -14,6 +14,7 @@
 import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapDecodeError, CoapEncodeError, CoapTimeoutError, CoapTransportError, type PeerAddress } from '../errors';
 import { formatPeer } from '../peer-address';
+import { findUnknownCritical } from '../codec/option-registry';
 import { encodeStreamFrame, STREAM_MAX_HEADER_SIZE, StreamDeframer } from '../codec/stream-codec';
 import { decodeWsMessage, encodeWsMessage, WS_HEADER_SIZE } from '../codec/ws-codec';
 import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
@@ -258,7 +259,17 @@ export class ReliableStack implements Stack {
 
   #signal(pdu: CoapPdu): void {
     switch (pdu.code) {
-      case SignalCode.CSM:
+      case SignalCode.CSM: {
+        // RFC 8323 §5.3: a critical CSM option we do not understand ends the connection (Abort, Bad-CSM-Option).
+        const unknown = findUnknownCritical(pdu.options, SignalCode.CSM);
+        if (unknown !== undefined) {
+          this.#abortFor(
+            new CoapTransportError(`the server's CSM carries critical option ${unknown}, which this client does not understand`, { peer: this.peer, reason: 'aborted', badCsmOption: unknown }),
+            `unknown critical CSM option ${unknown}`,
+            unknown,
+          );
+          return;
+        }
         this.#capabilities = readCsm(pdu, this.#capabilities);
         if (!this.#csmReceived) {
           this.#csmReceived = true;
@@ -270,6 +281,7 @@ export class ReliableStack implements Stack {
           this.#config.owner?.stackReady(this);
         }
         return;
+      }
       case SignalCode.Ping:
         this.#write(pongFor(pdu));
         return;
@@ -329,6 +341,16 @@ export class ReliableStack implements Stack {
   #trace(direction: 'sent' | 'received', pdu: CoapPdu, frame?: Uint8Array): void {
     const trace = this.#config.trace;
     if (trace !== undefined) trace(direction, frame ?? this.#encode(pdu), this.#framing);
+  }
+
+  /** Sends an Abort with `diagnostic` (and Bad-CSM-Option), then fails with `error`. */
+  #abortFor(error: unknown, diagnostic: string, badCsmOption?: number): void {
+    try {
+      this.#write(abortPdu(diagnostic, badCsmOption));
+    } catch {
+      // our own diagnostic encodes; nothing else to do if it does not
+    }
+    this.#die(error);
   }
 
   /** RFC 8323 §5.6: a stream we cannot parse is aborted with a diagnostic, then closed. */

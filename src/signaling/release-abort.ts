@@ -8,7 +8,7 @@
  */
 import { CoapTransportError, type PeerAddress } from '../errors';
 import { SignalOption } from '../codec/option-numbers';
-import { decodeString, decodeUint, encodeString } from '../codec/option-values';
+import { decodeString, decodeUint, encodeString, encodeUint } from '../codec/option-values';
 import { EMPTY_BYTES, SignalCode, type CoapPdu } from '../codec/pdu';
 
 /** Our Release: we are closing on purpose. */
@@ -16,9 +16,13 @@ export function releasePdu(): CoapPdu {
   return { type: 0, code: SignalCode.Release, messageId: 0, token: EMPTY_BYTES, options: [], payload: EMPTY_BYTES };
 }
 
-/** An Abort with a diagnostic (RFC 8323 §5.6: "a diagnostic payload ... SHOULD be included"). */
-export function abortPdu(diagnostic: string): CoapPdu {
-  return { type: 0, code: SignalCode.Abort, messageId: 0, token: EMPTY_BYTES, options: [], payload: encodeString(diagnostic) };
+/**
+ * An Abort with a diagnostic (RFC 8323 §5.6: "a diagnostic payload ... SHOULD be included"), and Bad-CSM-Option
+ * when a CSM option could not be processed (RFC 8323 §5.3).
+ */
+export function abortPdu(diagnostic: string, badCsmOption?: number): CoapPdu {
+  const options = badCsmOption === undefined ? [] : [{ number: SignalOption.BadCsmOption, value: encodeUint(badCsmOption) }];
+  return { type: 0, code: SignalCode.Abort, messageId: 0, token: EMPTY_BYTES, options, payload: encodeString(diagnostic) };
 }
 
 /** The error a Release from the peer ends in-flight work with: reason `released`, with where to go and when. */
