@@ -91,13 +91,17 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
     this.#callbacks = callbacks;
     this.#confirmable = options.confirmable ?? true;
     const token = (this.#token = options.token ?? ctx.tokens.newToken());
-    ctx.tokens.add(token, this.handler);
+    this.#key = ctx.tokens.add(token, this);
     const cancelSend = ctx.send({ code: request.code, token, options: request.options, payload: request.payload }, this.#confirmable, this);
     if (this.#done) cancelSend(); // answered synchronously (a fake transport can)
     else this.#cancelSend = cancelSend;
   }
 
-  readonly handler = (pdu: CoapPdu): boolean => {
+  /** The token's key in the matcher (undefined: the slot). */
+  #key: string | undefined;
+
+  /** The responses for this request's token (the request is its own handler). */
+  handleResponse(pdu: CoapPdu): boolean {
     if (this.#done) return false;
     const checked = checkResponse(pdu);
     this.#finish();
@@ -113,7 +117,7 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
       this.#callbacks.error(error);
     }
     return true;
-  };
+  }
 
   readonly cancel = (): void => {
     if (!this.#done) this.#finish();
@@ -166,7 +170,7 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
       this.#deadlines = undefined;
       deadlines.settle(); // answered: leave the queue when at its head (an idle session keeps no request)
     }
-    this.#ctx.tokens.remove(this.#token, this.handler);
+    this.#ctx.tokens.remove(this.#token, this, this.#key);
     this.#cancelSend?.();
     this.#wait?.unsubscribe();
   }

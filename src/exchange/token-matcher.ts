@@ -11,8 +11,15 @@ import { CoapArgumentError } from '../errors';
 import type { CoapPdu } from '../codec/pdu';
 import { tokenKey, type TokenGenerator } from './token';
 
-/** Receives the responses for one token; returns false to reject one (then the message layer sends RST). */
-export type ResponseHandler = (pdu: CoapPdu) => boolean;
+/**
+ * Receives the responses for one token; returns false to reject one (then the message layer sends RST). A
+ * function, or an object with `handleResponse` (a request is its own handler: no closure per request).
+ */
+export type ResponseHandler = ((pdu: CoapPdu) => boolean) | { handleResponse(pdu: CoapPdu): boolean };
+
+function deliver(handler: ResponseHandler, pdu: CoapPdu): boolean {
+  return typeof handler === 'function' ? handler(pdu) : handler.handleResponse(pdu);
+}
 
 /** The live tokens of one session. */
 export class TokenMatcher {
@@ -22,6 +29,9 @@ export class TokenMatcher {
   /** Further live tokens; null once the session is idle (see compact): no hash table per idle session. */
   #handlers: Map<string, ResponseHandler> | null = null;
   readonly #generate: TokenGenerator;
+  /** The last token `newToken` handed out and its key, so `add` need not build the key again. */
+  #freshToken: Uint8Array | null = null;
+  #freshKey: string | undefined;
 
   constructor(generate: TokenGenerator) {
     this.#generate = generate;
@@ -36,7 +46,17 @@ export class TokenMatcher {
   newToken(): Uint8Array {
     for (let tries = 0; tries < 16; tries++) {
       const token = this.#generate();
-      if (!this.#has(token)) return token;
+      if (this.#slotToken !== null && sameBytes(token, this.#slotToken)) continue;
+      if (this.#handlers === null || this.#handlers.size === 0) {
+        this.#freshToken = token;
+        this.#freshKey = undefined; // the slot is free or the table empty: no key needed yet
+        return token;
+      }
+      const key = tokenKey(token);
+      if (this.#handlers.has(key)) continue;
+      this.#freshToken = token;
+      this.#freshKey = key;
+      return token;
     }
     throw new CoapArgumentError('the token generator keeps returning tokens that are in use (token length too short?)');
   }
@@ -47,23 +67,35 @@ export class TokenMatcher {
     return () => this.remove(token, handler);
   }
 
-  /** Registers the handler for `token` (the live token must be free). */
-  add(token: Uint8Array, handler: ResponseHandler): void {
-    if (this.#has(token)) throw new CoapArgumentError('the token is already used by a live exchange of this session');
+  /**
+   * Registers the handler for `token` (the live token must be free). Returns the key it is filed under (pass it
+   * to `remove`), or undefined when it took the slot.
+   */
+  add(token: Uint8Array, handler: ResponseHandler): string | undefined {
+    // A token just handed out by newToken is known to be free (and its key may be known too).
+    const fresh = token === this.#freshToken;
+    const freshKey = this.#freshKey;
+    this.#freshToken = null;
+    this.#freshKey = undefined;
+    if (!fresh && this.#has(token)) throw new CoapArgumentError('the token is already used by a live exchange of this session');
     if (this.#slotToken === null) {
       this.#slotToken = token;
       this.#slotHandler = handler;
-    } else (this.#handlers ??= new Map()).set(tokenKey(token), handler);
+      return undefined;
+    }
+    const key = freshKey ?? tokenKey(token);
+    (this.#handlers ??= new Map()).set(key, handler);
+    return key;
   }
 
-  /** Unregisters `handler` from `token` (nothing happens when another handler holds it by now). */
-  remove(token: Uint8Array, handler: ResponseHandler): void {
+  /** Unregisters `handler` from `token` (nothing happens when another handler holds it by now); `key` from `add`. */
+  remove(token: Uint8Array, handler: ResponseHandler, key?: string): void {
     if (this.#slotHandler === handler) {
       this.#slotToken = null;
       this.#slotHandler = null;
     } else if (this.#handlers !== null && this.#handlers.size > 0) {
-      const key = tokenKey(token);
-      if (this.#handlers.get(key) === handler) this.#handlers.delete(key);
+      const filed = key ?? tokenKey(token);
+      if (this.#handlers.get(filed) === handler) this.#handlers.delete(filed);
     }
   }
 
@@ -75,10 +107,10 @@ export class TokenMatcher {
   /** Delivers `pdu` to the exchange holding its token; false when there is none or it rejects it. */
   route(pdu: CoapPdu): boolean {
     const token = pdu.token;
-    if (this.#slotToken !== null && sameBytes(token, this.#slotToken)) return this.#slotHandler!(pdu);
+    if (this.#slotToken !== null && sameBytes(token, this.#slotToken)) return deliver(this.#slotHandler!, pdu);
     if (this.#handlers === null || this.#handlers.size === 0) return false;
     const handler = this.#handlers.get(tokenKey(token));
-    return handler === undefined ? false : handler(pdu);
+    return handler === undefined ? false : deliver(handler, pdu);
   }
 
   #has(token: Uint8Array): boolean {
