@@ -27,7 +27,7 @@ import {
   type ResolvedPsk,
 } from './session/session-options';
 import { defaultCredentials, isReliableProto, transportFor, type CoapProto } from './session/transport-registry';
-import { checkPki, type PkiCredentials } from './session/pki-options';
+import { checkPki, type PkiCredentials } from './pki-credentials';
 
 /** Default path MTU (libcoap COAP_DEFAULT_MTU). */
 export const DEFAULT_MTU = 1152;

@@ -21,7 +21,7 @@ export type {
   ReconnectOptions,
   ServerAddress,
 } from './session/session-options';
-export type { PkiCredentials, PkiKey, PkiMaterial } from './session/pki-options';
+export type { PkiCredentials, PkiKey, PkiMaterial } from './pki-credentials';
 export type { ReliableOptions } from './session/reliable-stack';
 export type { RequestInit, RequestOption } from './session/request-init';
 export {

@@ -27,7 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { lastValueFrom, timeout } from 'rxjs';
 import { CoapContext, type ClientSession } from '../../src/node';
-import type { PkiCredentials } from '../../src/session/pki-options';
+import type { PkiCredentials } from '../../src/pki-credentials';
 import { LIBCOAP_VERSIONS, describeInterop, startLibcoapServer, type LibcoapFlavor, type LibcoapServer, type LibcoapVersion } from '../helpers/libcoap';
 import { LOSS_DEADLINE, REQUEST_LIMIT, connectionLossCases, failureOf, reliableSessionCases } from '../helpers/reliable-interop';
 

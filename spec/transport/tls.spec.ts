@@ -7,7 +7,7 @@ import type { TLSSocket, TlsOptions } from 'node:tls';
 import { firstValueFrom, take, toArray, VirtualTimeScheduler, type Subscription } from 'rxjs';
 import { SignalCode } from '../../src/codec/pdu';
 import { CoapArgumentError, CoapTlsError, CoapTransportError } from '../../src/errors';
-import type { PkiCredentials } from '../../src/session/pki-options';
+import type { PkiCredentials } from '../../src/pki-credentials';
 import { tlsTransport, type TlsTransportOptions } from '../../src/transport/tls';
 import type { Transport, TransportEvent, TransportFactory } from '../../src/transport/transport';
 import { describeTransportContract } from './transport-contract';

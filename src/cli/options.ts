@@ -8,7 +8,7 @@ import { contentFormatByName } from '../codec/content-format';
 import { OptionNumber } from '../codec/option-numbers';
 import { Method, type MethodName } from '../codec/pdu';
 import { parseCoapUri, type CoapUri } from '../codec/uri';
-import type { PkiCredentials } from '../session/pki-options';
+import type { PkiCredentials } from '../pki-credentials';
 import type { RequestOption } from '../session/request-init';
 
 /** A command line that cannot be run: the message says what is wrong; the CLI exits with status 2. */

@@ -3,7 +3,7 @@
  * flags OR-ed together (`BlockMode.USE_LIBCOAP | BlockMode.SINGLE_BODY`), for code ported from libcoap.
  */
 import { CoapArgumentError } from '../errors';
-import { checkKnownKeys, checkOptionalBoolean, describeValue, invalidArgument, isRecord } from './validate';
+import { checkKnownKeys, checkOptionalBoolean, describeValue, invalidArgument, isRecord } from '../validate';
 
 /**
  * libcoap's block mode flags, with libcoap's values (`coap_block.h`), for `ctx.setBlockMode()` and the

@@ -16,7 +16,7 @@ import { EMPTY_BYTES, Method, sortOptions, type CoapOption, type MethodName } fr
 import { parseCoapUri, pathAndQueryToOptions, queryToOptions } from '../codec/uri';
 import type { RequestTemplate } from '../exchange/request';
 import { MAX_TIMER_DELAY } from '../message-layer/transmission-params';
-import { checkBlockSize, checkKnownKeys, checkOptionalBoolean, checkRecord, invalidArgument, isRecord } from './validate';
+import { checkBlockSize, checkKnownKeys, checkOptionalBoolean, checkRecord, invalidArgument, isRecord } from '../validate';
 
 /** An option given by the user: raw bytes, text (UTF-8) or an unsigned integer. */
 export interface RequestOption {

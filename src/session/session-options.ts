@@ -9,42 +9,14 @@ import type { TransmissionParameters } from '../message-layer/transmission-param
 import type { TransportFactory } from '../transport/transport';
 import type { BlockModeFlags, BlockModeOptions } from './block-mode';
 import type { CoapProto } from './transport-registry';
-import type { PkiCredentials } from './pki-options';
-import { checkBlockSize, checkInteger, checkOptionalFunction, checkOptionalInteger, checkRecord, describeValue, invalidArgument, isRecord } from './validate';
+import type { PkiCredentials } from '../pki-credentials';
+import { checkBlockSize, checkInteger, checkOptionalFunction, checkOptionalInteger, checkRecord, describeValue, invalidArgument, isRecord } from '../validate';
 
 export { BlockMode, type BlockModeFlags, type BlockModeOptions, type ResolvedBlockMode } from './block-mode';
 
-/** Bytes or text (UTF-8). */
-export type BytesOrText = Uint8Array | string;
-
-/** Identity and key chosen for an identity hint. */
-export interface PskIdentityKey {
-  readonly identity: BytesOrText;
-  readonly key: BytesOrText;
-}
-
-/** Pre-shared key credentials (libcoap `coap_dtls_cpsk_t`). */
-export interface PskCredentials {
-  /** PSK identity, at most 128 bytes. */
-  readonly identity: BytesOrText;
-  /** The key, 1..64 bytes. Never logged. */
-  readonly key: BytesOrText;
-  /** Server Name Indication to send (libcoap `client_sni`). */
-  readonly clientSni?: string;
-  /**
-   * Chooses identity and key for the server's identity hint, or null to abort (libcoap `validate_ih_call_back`).
-   * See the README: the DTLS engine may not surface the hint.
-   */
-  readonly validateIdentityHint?: (hint: string) => PskIdentityKey | null;
-}
-
-/** PSK credentials as bytes, checked. */
-export interface ResolvedPsk {
-  readonly identity: Uint8Array;
-  readonly key: Uint8Array;
-  readonly clientSni?: string;
-  readonly validateIdentityHint?: (hint: string) => { identity: Uint8Array; key: Uint8Array } | null;
-}
+import type { PskCredentials } from '../psk-credentials';
+export type { BytesOrText, PskCredentials, PskIdentityKey, ResolvedPsk } from '../psk-credentials';
+export { resolvePsk } from '../psk-credentials';
 
 /** Receives log lines. Keys never reach it. */
 export interface CoapLogger {
@@ -153,63 +125,6 @@ export interface ClientSessionPkiOptions extends ClientSessionOptions {
   readonly pki?: PkiCredentials;
 }
 
-const encoder = new TextEncoder();
-
-function toBytes(value: BytesOrText): Uint8Array {
-  return typeof value === 'string' ? encoder.encode(value) : value;
-}
-
-/** Only the type of a credential goes into a message, never its text. */
-function typeOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
-}
-
-function checkBytesOrText(value: unknown, field: string): asserts value is BytesOrText {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-    throw new CoapArgumentError(`${field} must be a string or a Uint8Array, got ${typeOf(value)}`, { field });
-  }
-}
-
-/**
- * Checks PSK credentials as libcoap does (identity <= 128 bytes, key 1..64 bytes). Error texts never hold keys.
- * @param psk - the credentials as given
- * @param field - the argument name for errors
- */
-export function resolvePsk(psk: unknown, field = 'psk'): ResolvedPsk {
-  if (psk === undefined) {
-    throw new CoapArgumentError('a coaps:// session needs PSK credentials: pass psk: { identity, key } to the session or the context', { field });
-  }
-  if (!isRecord(psk)) throw new CoapArgumentError(`${field} must be an object { identity, key }, got ${typeOf(psk)}`, { field });
-  const credentials = psk as unknown as PskCredentials;
-  checkBytesOrText(credentials.identity, `${field}.identity`);
-  checkBytesOrText(credentials.key, `${field}.key`);
-  if (credentials.clientSni !== undefined && (typeof credentials.clientSni !== 'string' || credentials.clientSni === '')) {
-    throw invalidArgument(`${field}.clientSni`, 'must be a non-empty string', credentials.clientSni);
-  }
-  checkOptionalFunction(credentials.validateIdentityHint, `${field}.validateIdentityHint`);
-  const identity = toBytes(credentials.identity);
-  const key = toBytes(credentials.key);
-  if (identity.length > 128) {
-    throw new CoapArgumentError(`PSK identity is ${identity.length} bytes; at most 128 are allowed`, { field: `${field}.identity` });
-  }
-  if (key.length === 0) throw new CoapArgumentError('PSK key is empty', { field: `${field}.key` });
-  if (key.length > 64) throw new CoapArgumentError(`PSK key is ${key.length} bytes; at most 64 are allowed`, { field: `${field}.key` });
-  const validate = credentials.validateIdentityHint;
-  return {
-    identity,
-    key,
-    clientSni: credentials.clientSni,
-    validateIdentityHint:
-      validate === undefined
-        ? undefined
-        : (hint) => {
-            const chosen = validate(hint);
-            return chosen === null ? null : { identity: toBytes(chosen.identity), key: toBytes(chosen.key) };
-          },
-  };
-}
 
 function portNumber(text: string, localIf: string, field: string): number {
   if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) throw invalidArgument(field, "must be 'address', 'address:port' or '[v6]:port' with a port in 0..65535", localIf);

@@ -21,7 +21,7 @@ export interface TransportTarget {
   /** DTLS/TLS with a pre-shared key. */
   readonly psk?: import('./session-options').ResolvedPsk;
   /** TLS/DTLS with certificates or raw public keys (libcoap `coap_dtls_pki_t`), as the user gave them. */
-  readonly pki?: import('./pki-options').PkiCredentials;
+  readonly pki?: import('../pki-credentials').PkiCredentials;
   /** Trusted roots set on the context (`ctx.setPkiRootCas`), for certificate verification. */
   readonly rootCas?: { readonly caFile?: string; readonly caDir?: string };
   readonly scheduler: import('rxjs').SchedulerLike;

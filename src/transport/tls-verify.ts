@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { checkServerIdentity, rootCertificates, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { CoapArgumentError } from '../errors';
-import type { PkiCredentials, PkiMaterial } from '../session/pki-options';
+import type { PkiCredentials, PkiMaterial } from '../pki-credentials';
 
 /** Why the server's certificate was refused: the `reason` of the `CoapTlsError`. */
 export type CertificateFailureReason = 'untrusted' | 'expired' | 'revoked' | 'revocation-unknown' | 'name-mismatch' | 'cn-rejected';

@@ -11,9 +11,9 @@ import { connect, createSecureContext, DEFAULT_CIPHERS, type ConnectionOptions, 
 import { Observable, asyncScheduler, of, type SchedulerLike } from 'rxjs';
 import { CoapArgumentError, CoapTlsError, type CoapError, type PeerAddress } from '../errors';
 import { formatPeer } from '../peer-address';
-import { checkPki, type PkiCredentials } from '../session/pki-options';
-import { resolvePsk, type PskCredentials, type ResolvedPsk } from '../session/session-options';
-import { checkRecord, invalidArgument } from '../session/validate';
+import { checkPki, type PkiCredentials } from '../pki-credentials';
+import { resolvePsk, type PskCredentials, type ResolvedPsk } from '../psk-credentials';
+import { checkRecord, invalidArgument } from '../validate';
 import {
   checkStreamOptions,
   describeSocketError,

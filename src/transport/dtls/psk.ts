@@ -11,6 +11,7 @@ import { isIPv6, isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns';
 import { Observable, ReplaySubject, Subject, timer, asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import { CoapArgumentError, CoapDtlsError, CoapTransportError, type PeerAddress } from '../../errors';
+import { checkPskIdentityKey, type PskIdentityKey } from '../../psk-credentials';
 import type { Transport, TransportEvent, TransportFactory } from '../transport';
 import { DEFAULT_PSK_CIPHER_SUITES, cipherSuiteById, cipherSuiteByName, type DtlsPskCipherSuite } from './cipher-suites';
 import {
@@ -26,16 +27,11 @@ import {
   type HandshakeProgress,
 } from './engine';
 
-/** Longest PSK identity accepted, in bytes (libcoap's COAP_DTLS_MAX_PSK_IDENTITY). */
-export const MAX_PSK_IDENTITY_LENGTH = 128;
-/** Longest pre-shared key accepted, in bytes (libcoap's COAP_DTLS_MAX_PSK). */
-export const MAX_PSK_KEY_LENGTH = 64;
+/** Longest PSK identity and key accepted, in bytes (libcoap's COAP_DTLS_MAX_PSK_IDENTITY, COAP_DTLS_MAX_PSK). */
+export { MAX_PSK_IDENTITY_LENGTH, MAX_PSK_KEY_LENGTH } from '../../psk-credentials';
 
-/** A PSK identity and key. Strings are encoded as UTF-8. */
-export interface DtlsPskCredentials {
-  readonly identity: Uint8Array | string;
-  readonly key: Uint8Array | string;
-}
+/** A PSK identity and key (strings are encoded as UTF-8): the one `PskIdentityKey` type, under its DTLS name. */
+export type DtlsPskCredentials = PskIdentityKey;
 
 /** Options of {@link dtlsPskTransport}. */
 export interface DtlsPskTransportOptions {
@@ -87,39 +83,14 @@ interface ResolvedCredentials {
   readonly key: Buffer;
 }
 
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
-function toBytes(value: Uint8Array | string): Uint8Array {
-  return typeof value === 'string' ? utf8.encode(value) : value;
-}
-
-/** Checks lengths as libcoap does; messages name the field and its length, never its bytes. */
+/** Checks identity and key (the one check, `checkPskIdentityKey`) and puts them in the engine's form. */
 function resolveCredentials(credentials: DtlsPskCredentials | null | undefined, source: string): ResolvedCredentials {
-  if (credentials === null || credentials === undefined || typeof credentials !== 'object') {
-    throw new CoapArgumentError(`${source}: a PSK identity and key are required`);
-  }
-  const { identity, key } = credentials;
-  if (!(typeof identity === 'string' || identity instanceof Uint8Array)) {
-    throw new CoapArgumentError(`${source}: the PSK identity must be a string or a Uint8Array`);
-  }
-  if (!(typeof key === 'string' || key instanceof Uint8Array)) {
-    throw new CoapArgumentError(`${source}: the PSK key must be a string or a Uint8Array`);
-  }
-  const identityBytes = toBytes(identity);
-  const keyBytes = toBytes(key);
-  if (identityBytes.length > MAX_PSK_IDENTITY_LENGTH) {
-    throw new CoapArgumentError(`${source}: the PSK identity is ${identityBytes.length} bytes, at most ${MAX_PSK_IDENTITY_LENGTH} are allowed`);
-  }
-  if (keyBytes.length === 0) {
-    throw new CoapArgumentError(`${source}: the PSK key is empty`);
-  }
-  if (keyBytes.length > MAX_PSK_KEY_LENGTH) {
-    throw new CoapArgumentError(`${source}: the PSK key is ${keyBytes.length} bytes, at most ${MAX_PSK_KEY_LENGTH} are allowed`);
-  }
+  const { identity, key } = checkPskIdentityKey(credentials, source);
   // node-dtls-client keys its PSK table by identity string and encodes it with Buffer.from(s, 'ascii'),
   // which maps each char code to one byte (latin1): a latin1 string carries any identity bytes unchanged.
-  return { identityKey: Buffer.from(identityBytes).toString('latin1'), key: Buffer.from(keyBytes) };
+  return { identityKey: Buffer.from(identity).toString('latin1'), key: Buffer.from(key) };
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

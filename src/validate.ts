@@ -4,7 +4,7 @@
  * `'server.host must be a non-empty string, got \'\''`. Plain functions, no allocation on success: some run
  * per request.
  */
-import { CoapArgumentError } from '../errors';
+import { CoapArgumentError } from './errors';
 
 /** A short, key-free description of a value for an error message. */
 export function describeValue(value: unknown): string {

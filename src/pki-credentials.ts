@@ -2,7 +2,7 @@
  * Certificate (PKI) credentials of TLS and DTLS sessions: libcoap's `coap_dtls_pki_t` in camelCase. The core
  * only checks their shape (it is browser-safe: files are read by the Node transports that use them).
  */
-import { CoapArgumentError } from '../errors';
+import { CoapArgumentError } from './errors';
 import { checkKnownKeys, checkOptionalBoolean, checkOptionalFunction, checkOptionalInteger, invalidArgument, isRecord } from './validate';
 
 /** Key material: a file path, or the bytes/text themselves (PEM or DER; SEC1 or PKCS#8 private keys). */

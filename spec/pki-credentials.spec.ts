@@ -1,5 +1,5 @@
-import { CoapArgumentError } from '../../src/errors';
-import { checkPki } from '../../src/session/pki-options';
+import { CoapArgumentError } from '../src/errors';
+import { checkPki } from '../src/pki-credentials';
 
 const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRET\n-----END PRIVATE KEY-----\n';
 
