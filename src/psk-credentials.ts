@@ -86,7 +86,7 @@ export function checkPskIdentityKey(value: unknown, field: string): { identity: 
  */
 export function resolvePsk(psk: unknown, field = 'psk'): ResolvedPsk {
   if (psk === undefined) {
-    throw new CoapArgumentError('a PSK session needs credentials: pass psk: { identity, key } to the session or the context', { field });
+    throw new CoapArgumentError('a PSK session needs PSK credentials: pass psk: { identity, key } to the session or the context', { field });
   }
   const { identity, key } = checkPskIdentityKey(psk, field);
   const credentials = psk as PskCredentials;
