@@ -22,7 +22,7 @@
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
 import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
-import { EMPTY_BYTES, MessageType, type CoapPdu } from './pdu';
+import { EMPTY_BYTES, MessageType, type CoapPdu, type OutgoingPdu } from './pdu';
 
 /** Largest frame header before the token (RFC 8323 §3.2): Len/TKL byte, 4 bytes of extended length, code. */
 export const STREAM_MAX_HEADER_SIZE = 6;
@@ -40,7 +40,7 @@ function lengthExtensionSize(length: number): number {
 }
 
 /** Encodes a PDU as one TCP/TLS frame. Throws {@link CoapEncodeError} for values that cannot be represented. */
-export function encodeStreamFrame(pdu: CoapPdu): Uint8Array {
+export function encodeStreamFrame(pdu: OutgoingPdu): Uint8Array {
   const token = pdu.token;
   const tokenLength = token.length;
   if (tokenLength > MAX_TOKEN_LENGTH) throw new CoapEncodeError(`token of ${tokenLength} bytes is longer than ${MAX_TOKEN_LENGTH}`);

@@ -21,13 +21,13 @@
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
 import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
-import { EMPTY_BYTES, MessageType, type CoapPdu } from './pdu';
+import { EMPTY_BYTES, MessageType, type CoapPdu , type OutgoingPdu } from './pdu';
 
 /** The header of a WebSocket message (RFC 8323 §4.2): the Len/TKL byte (Len always 0) and the code. */
 export const WS_HEADER_SIZE = 2;
 
 /** Encodes a PDU as the payload of one binary WebSocket message. */
-export function encodeWsMessage(pdu: CoapPdu): Uint8Array {
+export function encodeWsMessage(pdu: OutgoingPdu): Uint8Array {
   const token = pdu.token;
   const tokenLength = token.length;
   if (tokenLength > 65804) throw new CoapEncodeError(`token of ${tokenLength} bytes is longer than 65804`);

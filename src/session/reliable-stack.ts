@@ -54,7 +54,7 @@ export function reliableMaxPduSize(maxMessageSize: number, framing: Framing): nu
 
 /** A message waiting for the peer's CSM (RFC 8323 §5.3: requests flow once capabilities are known). */
 interface Queued {
-  readonly pdu: CoapPdu;
+  readonly pdu: OutgoingPdu;
   readonly callbacks: SendCallbacks | undefined;
   cancelled: boolean;
 }
@@ -159,11 +159,11 @@ export class ReliableStack implements Stack {
 
   send(request: OutgoingPdu, _confirmable: boolean, callbacks: SendCallbacks): () => void {
     // RFC 8323 §2.2: no CON/NON on reliable transports; "sent" is as acknowledged as it gets.
-    return this.#submit({ type: 0, code: request.code, messageId: 0, token: request.token, options: request.options, payload: request.payload }, callbacks);
+    return this.#submit(request, callbacks);
   }
 
   /** Sends `pdu` now, or once the peer's CSM is in (requests wait for it). Returns the canceller. */
-  #submit(pdu: CoapPdu, callbacks: SendCallbacks): () => void {
+  #submit(pdu: OutgoingPdu, callbacks: SendCallbacks): () => void {
     if (!this.#csmReceived) {
       const queued: Queued = { pdu, callbacks, cancelled: false };
       (this.#queue ??= []).push(queued);
@@ -310,7 +310,7 @@ export class ReliableStack implements Stack {
     }
   }
 
-  #sendNow(pdu: CoapPdu, callbacks: SendCallbacks | undefined): void {
+  #sendNow(pdu: OutgoingPdu, callbacks: SendCallbacks | undefined): void {
     let frame: Uint8Array;
     try {
       frame = this.#encode(pdu);
@@ -334,11 +334,11 @@ export class ReliableStack implements Stack {
     this.#transport.send(frame);
   }
 
-  #encode(pdu: CoapPdu): Uint8Array {
+  #encode(pdu: OutgoingPdu): Uint8Array {
     return this.#framing === 'stream' ? encodeStreamFrame(pdu) : encodeWsMessage(pdu);
   }
 
-  #trace(direction: 'sent' | 'received', pdu: CoapPdu, frame?: Uint8Array): void {
+  #trace(direction: 'sent' | 'received', pdu: OutgoingPdu, frame?: Uint8Array): void {
     const trace = this.#config.trace;
     if (trace !== undefined) trace(direction, frame ?? this.#encode(pdu), this.#framing);
   }
