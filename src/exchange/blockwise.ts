@@ -242,11 +242,25 @@ function fromBlockValue(value: Uint8Array): { num: number; size: number } {
  */
 export function sendsAsIs(request: RequestTemplate, options: BlockwiseOptions): boolean {
   if (request.payload.length > 0 || !options.singleBody || options.block2 !== undefined || options.echo?.pending === true) return false;
+  // The per-request path: the same (shared, immutable) option list under the same options object gives the
+  // same answer, so the last one is kept (a request stream to one path measures its options once).
+  if (request.options === lastOptions && options.maxPduSize === lastMaxPduSize && options.maxBlockSize === lastMaxBlockSize) return lastAnswer;
   if (getOption(request, OptionNumber.Block2) !== undefined) return false;
   const overhead = messageOverhead(MAX_TOKEN_LENGTH, request.options) + ADDED_OPTIONS_SIZE;
   const responseOverhead = Math.max(overhead, MAX_TOKEN_LENGTH + RESPONSE_OPTIONS_ALLOWANCE);
-  return chooseBlockSzx(options.maxPduSize, responseOverhead, options.maxBlockSize) === MAX_SZX;
+  const answer = chooseBlockSzx(options.maxPduSize, responseOverhead, options.maxBlockSize) === MAX_SZX;
+  lastOptions = request.options;
+  lastMaxPduSize = options.maxPduSize;
+  lastMaxBlockSize = options.maxBlockSize;
+  lastAnswer = answer;
+  return answer;
 }
+
+/** The last answer of {@link sendsAsIs}, by option list identity and sizes (one slot for the whole process). */
+let lastOptions: readonly CoapOption[] | undefined;
+let lastMaxPduSize = -1;
+let lastMaxBlockSize = -1;
+let lastAnswer = false;
 
 /** True when the response of a sent-as-is request starts more work: an Echo (RFC 9175 §2) or more blocks. */
 export function needsFollowUp(response: CoapPdu): boolean {
