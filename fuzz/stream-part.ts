@@ -23,7 +23,6 @@ import { CoapContext } from '../src/context';
 import { SignalCode, tokenToHex, type CoapPdu } from '../src/codec/pdu';
 import { StreamDeframer, decodeStreamFrame, encodeStreamFrame } from '../src/codec/stream-codec';
 import { tcpTransport, tlsTransport } from '../src/node';
-import { isUnixPeer } from '../src/peer-address';
 import { DEFAULT_RELIABLE_MAX_MESSAGE_SIZE } from '../src/session/reliable-stack';
 import type { ClientSession } from '../src/session/client-session';
 import type { TransmissionParameters } from '../src/message-layer/transmission-params';
@@ -39,7 +38,7 @@ import { drawScript } from './request-kinds';
 import { SessionDriver, type Clock, type ExchangeLimits } from './session-driver';
 import { mixSeed, seededTokens } from './seeds';
 import { hex, type PartTally } from './tally';
-import { TransportProbe } from './transport-probe';
+import { ProbedTransport, TransportProbe } from './transport-probe';
 
 /** How long a session waits for the server's CSM (and a Ping for its Pong), in milliseconds. */
 export const STREAM_CSM_TIMEOUT = 2000;
@@ -221,58 +220,9 @@ function ring<T>(items: T[], value: T, size: number): void {
   if (items.length > size) items.shift();
 }
 
-/** A stream transport that reports its chunks and frames to a probe (everything else passes through). */
-class ProbedStreamTransport implements Transport {
-  readonly #inner: Transport;
-  readonly #probe: StreamProbe;
-
-  constructor(inner: Transport, probe: StreamProbe) {
-    this.#inner = inner;
-    this.#probe = probe;
-    // Stream fuzzing runs over TCP: the local side is always an IP endpoint.
-    probe.opened(isUnixPeer(inner.local) ? 0 : inner.local.port);
-  }
-
-  get frames$(): Observable<Uint8Array> {
-    return new Observable<Uint8Array>((subscriber) =>
-      this.#inner.frames$.subscribe({
-        next: (chunk) => {
-          this.#probe.recordReceived(chunk);
-          subscriber.next(chunk);
-        },
-        error: (error) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      }),
-    );
-  }
-
-  send(frame: Uint8Array): void {
-    this.#probe.recordSent(frame);
-    this.#inner.send(frame);
-  }
-
-  get events$() {
-    return this.#inner.events$;
-  }
-  get maxFrameOverhead() {
-    return this.#inner.maxFrameOverhead;
-  }
-  get reliable() {
-    return this.#inner.reliable;
-  }
-  get framing() {
-    return this.#inner.framing;
-  }
-  get local() {
-    return this.#inner.local;
-  }
-  get remote() {
-    return this.#inner.remote;
-  }
-}
 
 function probed(factory: TransportFactory, probe: StreamProbe): TransportFactory {
-  return () => factory().pipe(map((transport) => new ProbedStreamTransport(transport, probe)));
+  return () => factory().pipe(map((transport) => new ProbedTransport(transport, probe)));
 }
 
 /**

@@ -4,6 +4,7 @@
  * its message ID and token, or a CON/NON with its token and a message ID not seen before). Wraps a transport
  * factory without adding any error handling: a throw in the session's receive path stays what it is.
  */
+import { isUnixPeer } from '../src/peer-address';
 import { Observable, map } from 'rxjs';
 import type { Transport, TransportFactory } from '../src/transport/transport';
 import { MessageType, tokenToHex, type CoapPdu } from '../src/codec/pdu';
@@ -140,14 +141,22 @@ function keep<T>(ring: T[], value: T): void {
   if (ring.length > 4) ring.shift();
 }
 
-/** A transport that reports its frames to a probe (everything else passes through). */
-class ProbedTransport implements Transport {
-  readonly #inner: Transport;
-  readonly #probe: TransportProbe;
+/** What a probed transport reports to: every frame each way, and (for streams) the connection's local port. */
+export interface FrameRecorder {
+  recordSent(frame: Uint8Array): void;
+  recordReceived(frame: Uint8Array): void;
+  opened?(localPort: number): void;
+}
 
-  constructor(inner: Transport, probe: TransportProbe) {
+/** A transport that reports its frames (datagrams or stream chunks) to a probe; everything else passes through. */
+export class ProbedTransport implements Transport {
+  readonly #inner: Transport;
+  readonly #probe: FrameRecorder;
+
+  constructor(inner: Transport, probe: FrameRecorder) {
     this.#inner = inner;
     this.#probe = probe;
+    probe.opened?.(isUnixPeer(inner.local) ? 0 : inner.local.port);
   }
 
   get frames$(): Observable<Uint8Array> {
@@ -176,6 +185,9 @@ class ProbedTransport implements Transport {
   }
   get reliable() {
     return this.#inner.reliable;
+  }
+  get framing() {
+    return this.#inner.framing;
   }
   get local() {
     return this.#inner.local;
