@@ -26,7 +26,7 @@ import { tcpTransport, tlsTransport } from '../src/node';
 import { DEFAULT_RELIABLE_MAX_MESSAGE_SIZE } from '../src/session/reliable-stack';
 import type { ClientSession } from '../src/session/client-session';
 import type { TransmissionParameters } from '../src/message-layer/transmission-params';
-import type { Transport, TransportFactory } from '../src/transport/transport';
+import type { TransportFactory } from '../src/transport/transport';
 import { startHostileStreamPeer, type HostileStreamPeer } from '../src/testing/hostile-stream-peer';
 import { pick, randomInt } from '../src/testing/mutate';
 import { seededRandom } from '../src/testing/seeded-random';
