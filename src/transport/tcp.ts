@@ -75,7 +75,7 @@ export function tcpTransport(options: TcpTransportOptions): TransportFactory {
       });
       connection.attach(socket);
       connection.deadline(scheduler, connectTimeout, () =>
-        streamTransportError(`connecting to ${formatPeer(connection.remote)} timed out after ${connectTimeout} ms`, { reason: 'connect-timeout', peer: connection.remote }),
+        new CoapTransportError(`connecting to ${formatPeer(connection.remote)} timed out after ${connectTimeout} ms`, { reason: 'connect-timeout', peer: connection.remote }),
       );
       socket.once('connect', () => connection.open());
       return () => connection.close();
@@ -116,14 +116,6 @@ export function positiveDuration(value: unknown, fallback: number, field: string
     throw new CoapArgumentError(`${field} must be a positive number of milliseconds, got ${String(value)}`, { field });
   }
   return value;
-}
-
-/** @internal A `CoapTransportError` with a `reason` (see {@link StreamFailureReason}). */
-export function streamTransportError(
-  message: string,
-  info: { readonly reason: StreamFailureReason | string; readonly syscallCode?: string; readonly peer?: PeerAddress; readonly cause?: unknown },
-): CoapTransportError {
-  return new CoapTransportError(message, info);
 }
 
 /** Turns a socket error into the error the factory fails with; `opened` says whether the transport was emitted. */
@@ -168,7 +160,7 @@ export function describeSocketError(error: NodeJS.ErrnoException, connection: St
   else if (reason === 'resolve-failed') text = `cannot resolve ${peer.host} (${code})`;
   else if (reason === 'bind-failed') text = `cannot bind the local side of the connection to ${where} (${code})`;
   else text = `the connection to ${where} failed: ${code ?? error.message}`;
-  return streamTransportError(text, { reason, syscallCode: code, peer, cause: error });
+  return new CoapTransportError(text, { reason, syscallCode: code, peer, cause: error });
 }
 
 const CONNECTING = 0;
@@ -392,7 +384,7 @@ export class StreamConnection implements Transport {
     const peer = this.remote;
     this.fail(
       this.#state === OPEN
-        ? streamTransportError(`${formatPeer(peer)} closed the connection`, { reason: 'closed-by-peer', peer })
+        ? new CoapTransportError(`${formatPeer(peer)} closed the connection`, { reason: 'closed-by-peer', peer })
         : this.#describe(Object.assign(new Error('socket closed while connecting'), { code: 'ECONNRESET' }), this, false),
     );
   };
