@@ -2,8 +2,11 @@
  * The progress bar of block-wise transfers (cli-progress), drawn on stderr only when stderr is a terminal:
  * a pipe or a file never gets control sequences. It appears from the first partial body of a transfer that
  * is not yet complete, so small responses never flash a bar.
+ *
+ * cli-progress is an optional dependency (library users need not install it): it is loaded on the first bar,
+ * and without it the CLI draws none.
  */
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import type { BlockProgress } from '../exchange/response';
 
 /** Follows one or more block-wise transfers. */
@@ -19,6 +22,20 @@ const noProgress: TransferProgress = { update: () => undefined, stop: () => unde
 /** The stream the bar goes to (process.stderr), as far as this file needs it. */
 export type ProgressStream = NodeJS.WritableStream & { readonly isTTY?: boolean };
 
+/** cli-progress's bar, or undefined when it is not installed (looked up once). */
+let barClass: typeof SingleBar | null | undefined;
+function loadBarClass(): typeof SingleBar | undefined {
+  if (barClass === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      barClass = (require('cli-progress') as typeof import('cli-progress')).SingleBar;
+    } catch {
+      barClass = null;
+    }
+  }
+  return barClass ?? undefined;
+}
+
 function kib(bytes: number): string {
   return bytes < 10 * 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(0)} KiB`;
 }
@@ -30,6 +47,8 @@ function kib(bytes: number): string {
  */
 export function createTransferProgress(stream: ProgressStream, label: string): TransferProgress {
   if (stream.isTTY !== true) return noProgress;
+  const Bar = loadBarClass();
+  if (Bar === undefined) return noProgress;
   let bar: SingleBar | undefined;
   let knownTotal = false;
   const stop = (): void => {
@@ -41,7 +60,7 @@ export function createTransferProgress(stream: ProgressStream, label: string): T
       if (bar === undefined) {
         if (progress.complete) return; // the whole body in one piece: nothing to show
         knownTotal = progress.total !== undefined;
-        bar = new SingleBar({
+        bar = new Bar({
           stream,
           format: knownTotal
             ? `${label} [{bar}] {percentage}% | {received} of {size} | {eta_formatted}`

@@ -5,12 +5,18 @@
  */
 import { CoapArgumentError } from '../errors';
 import type { TransportFactory } from '../transport/transport';
+import { webSocketTransport, type WebSocketConstructor } from '../transport/websocket';
+import { installPkiCheck } from './pki-check';
 
 /** Session protocols (libcoap `coap_proto_t`): the URI scheme decides which one a session uses. */
 export type CoapProto = 'udp' | 'dtls' | 'tcp' | 'tls' | 'ws' | 'wss';
 
-/** Credentials a transport takes (the context checks a session brings what its transport needs). */
-export type TransportCredentials = 'none' | 'psk' | 'pki' | 'psk-or-pki';
+/**
+ * Credentials a transport takes (the context checks a session brings what its transport needs). `'platform'`:
+ * the platform does the security itself and takes none from rxcoap (a browser's WebSocket does TLS for
+ * `coaps+ws://`, with the browser's trust store).
+ */
+export type TransportCredentials = 'none' | 'psk' | 'pki' | 'psk-or-pki' | 'platform';
 
 /** Everything a transport maker may need; each picks its own part. */
 export interface TransportTarget {
@@ -18,6 +24,12 @@ export interface TransportTarget {
   readonly port: number;
   readonly localAddress?: string;
   readonly localPort?: number;
+  /** A Unix-domain server: its socket path (then `host` is the path too and `port` 0). */
+  readonly path?: string;
+  /** A Unix datagram session's own socket path (`localIf: { path }`); generated when absent. */
+  readonly localPath?: string;
+  /** The server is a multicast group (RFC 7252 §8): the transport sends to it and takes answers from anyone. */
+  readonly multicast?: { readonly interface?: string };
   /** DTLS/TLS with a pre-shared key. */
   readonly psk?: import('./session-options').ResolvedPsk;
   /** TLS/DTLS with certificates or raw public keys (libcoap `coap_dtls_pki_t`), as the user gave them. */
@@ -53,7 +65,7 @@ const makers = new Map<CoapProto, RegisteredTransport>();
 /** What each protocol takes unless its registration says otherwise. */
 const DEFAULT_CREDENTIALS: Readonly<Record<CoapProto, TransportCredentials>> = {
   udp: 'none',
-  dtls: 'psk',
+  dtls: 'psk-or-pki',
   tcp: 'none',
   tls: 'psk-or-pki',
   ws: 'none',
@@ -69,24 +81,47 @@ const RELIABLE: ReadonlySet<CoapProto> = new Set<CoapProto>(['tcp', 'tls', 'ws',
  */
 export function registerTransport(proto: CoapProto, make: TransportMaker, properties: TransportProperties | number = {}): void {
   const given = typeof properties === 'number' ? { frameOverhead: properties } : properties;
+  const credentials = given.credentials ?? DEFAULT_CREDENTIALS[proto];
   makers.set(proto, {
     make,
     frameOverhead: given.frameOverhead ?? 0,
     reliable: given.reliable ?? RELIABLE.has(proto),
-    credentials: given.credentials ?? DEFAULT_CREDENTIALS[proto],
+    credentials,
   });
+  // A transport that takes certificates: the context checks them from now on (pki-check.ts; browsers have none).
+  if (credentials === 'pki' || credentials === 'psk-or-pki') installPkiCheck();
 }
 
 /** The transport for `proto`, or a clear error saying how to get one. */
 export function transportFor(proto: CoapProto): RegisteredTransport {
-  const maker = makers.get(proto);
+  const maker = makers.get(proto) ?? platformWebSocket(proto);
   if (maker === undefined) {
     throw new CoapArgumentError(
-      `no ${proto} transport is registered: import from 'rxcoap/node' in Node, or pass a transport factory ('transport' option)`,
+      proto === 'ws' || proto === 'wss'
+        ? `no ${proto} transport is registered and this platform has no global WebSocket: import from 'rxcoap/node' in Node, or pass a transport factory ('transport' option)`
+        : `no ${proto} transport is registered: import from 'rxcoap/node' in Node, or pass a transport factory ('transport' option)`,
       { field: 'server' },
     );
   }
   return maker;
+}
+
+/**
+ * coap+ws:// and coaps+ws:// on the platform's global WebSocket (a browser's; Node 22's too) when nothing
+ * registered ws or wss (rxcoap/node registers the ws package). Looked up when a session is made, not registered
+ * when a module loads: the package is "sideEffects": false, so a bundler would drop a module whose only work is
+ * to register. The browser does TLS itself: such a session takes no PSK or certificates.
+ */
+function platformWebSocket(proto: CoapProto): RegisteredTransport | undefined {
+  if (proto !== 'ws' && proto !== 'wss') return undefined;
+  const WebSocket = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (typeof WebSocket !== 'function') return undefined;
+  return {
+    make: (target) => webSocketTransport({ WebSocket, host: target.host, port: target.port, secure: proto === 'wss', scheduler: target.scheduler }),
+    frameOverhead: 0,
+    reliable: true,
+    credentials: 'platform',
+  };
 }
 
 /** The credentials `proto` takes by default (for sessions on a custom transport factory too). */
