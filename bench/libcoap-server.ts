@@ -29,6 +29,10 @@ export interface LibcoapServerOptions {
    * scripts/install-libcoap-4.3.4.sh). With 4.3.4 the TCP ports (P, and P + 1 for TLS) are checked free too.
    */
   readonly version?: '4.3.1' | '4.3.4';
+  /** Run `coap-server-openssl` even without `pskKey` (its WebSocket server, `-w`, needs a TLS build). */
+  readonly openssl?: boolean;
+  /** More arguments (`-w port -X 1152`). */
+  readonly args?: readonly string[];
 }
 
 const LIBCOAP_434_LIB_DIR = 'usr/lib/x86_64-linux-gnu';
@@ -98,11 +102,12 @@ export async function waitForCoap(port: number, ms = 4000): Promise<void> {
  */
 export async function startLibcoapServer(options: LibcoapServerOptions): Promise<RunningServer> {
   const version = options.version ?? '4.3.1';
-  const { command, prefixArgs } = libcoapCommand(options.pskKey === undefined ? 'notls' : 'openssl', version);
+  const { command, prefixArgs } = libcoapCommand(options.pskKey === undefined && options.openssl !== true ? 'notls' : 'openssl', version);
   const port = version === '4.3.1' ? await freeUdpPort(options.pskKey !== undefined) : await freeUdpTcpPort(options.pskKey !== undefined);
   const args = [...prefixArgs, '-A', '127.0.0.1', '-p', String(port), '-v', '0'];
   if (options.dynamic !== undefined) args.push('-d', String(options.dynamic));
   if (options.pskKey !== undefined) args.push('-k', options.pskKey);
+  if (options.args !== undefined) args.push(...options.args);
   const child = spawnPinned(options.cpu, command, args, { stdio: 'ignore' });
   try {
     await waitForCoap(port);

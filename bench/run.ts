@@ -13,7 +13,7 @@
  * Server mode: `node dist/bench/run.js --serve tcp-test-peer` (the idle-memory figure's TCP server).
  *
  * Run a subset: `node dist/bench/run.js get1 codec ...` (names: get1, get1fast, get32, codec, block, observe,
- * dtls, tcp, tls, memory).
+ * dtls, dtls-pki, tcp, tls, ws, memory, bundle).
  */
 import type { TableRow } from './table';
 import { printTable } from './table';
@@ -22,7 +22,9 @@ import { figureGetOneOutstanding, figureGetThirtyTwo, udpGetChild, type UdpGetAr
 import { blockChild, figureBlockDownload, type BlockChildArgs } from './block-download';
 import { figureObserve, observeChild, type ObserveChildArgs } from './observe';
 import { dtlsChild, figureDtls, type DtlsChildArgs } from './dtls';
+import { dtlsPkiChild, figureDtlsPki, type DtlsPkiChildArgs } from './dtls-pki';
 import { figureTcp, figureTls, streamGetChild, type StreamGetArgs } from './tcp';
+import { figureWs, wsGetChild, type WsGetArgs } from './ws';
 import { figureIdleMemory, idleMemoryChild, serveTcpTestPeer, type IdleMemoryArgs } from './idle-memory';
 
 /** Child mode: one measurement, result on stdout. */
@@ -36,8 +38,12 @@ async function child(figure: string, args: unknown): Promise<unknown> {
       return observeChild(args as ObserveChildArgs);
     case 'dtls':
       return dtlsChild(args as DtlsChildArgs);
+    case 'dtls-pki':
+      return dtlsPkiChild(args as DtlsPkiChildArgs);
     case 'stream-get':
       return streamGetChild(args as StreamGetArgs);
+    case 'ws-get':
+      return wsGetChild(args as WsGetArgs);
     case 'memory':
       return idleMemoryChild(args as IdleMemoryArgs);
     default:
@@ -56,9 +62,13 @@ const figures: Record<string, () => Promise<TableRow[]>> = {
   block: () => figureBlockDownload(),
   observe: () => figureObserve(),
   dtls: () => figureDtls(),
+  'dtls-pki': () => figureDtlsPki(),
   tcp: () => figureTcp(),
   tls: () => figureTls(),
+  ws: () => figureWs(),
   memory: () => figureIdleMemory(),
+  // esbuild is a dev dependency: bench/bundle.ts loads it only for this figure.
+  bundle: async () => (await import('./bundle')).figureBundle(),
 };
 
 async function main(): Promise<void> {

@@ -75,7 +75,7 @@ let socketReads = 0;
  * Counts calls of `net.Socket#_write` and `#_writev` (each is one write request to libuv: one syscall, or one
  * TLS write) and of `push` with data (one chunk read, one 'data' event; on TLS, one decrypted chunk).
  */
-function countSocketCalls(): void {
+export function countSocketCalls(): void {
   const proto = Socket.prototype as unknown as Record<'_write' | '_writev' | 'push', (...args: unknown[]) => unknown>;
   for (const name of ['_write', '_writev'] as const) {
     const original = proto[name];
@@ -105,7 +105,7 @@ function processCpuMicros(pid: number | undefined): number {
 }
 
 /** Wraps a contender so that each window also records CPU time (client and server) and socket calls. */
-function withSideFigures(contender: Contender, serverPid: number | undefined): Contender & { side(): SideFigures } {
+export function withSideFigures(contender: Contender, serverPid: number | undefined): Contender & { side(): SideFigures } {
   const perCpu: number[] = [];
   const writes: number[] = [];
   const reads: number[] = [];

@@ -9,6 +9,7 @@ import { OptionNumber } from './codec/option-numbers';
 import { encodeString, encodeUint } from './codec/option-values';
 import type { CoapOption } from './codec/pdu';
 import { DEFAULT_PORTS, parseCoapUri, type CoapScheme } from './codec/uri';
+import { isMulticastHost } from './peer-address';
 import { randomTokenGenerator, type TokenGenerator } from './exchange/token';
 import { resolveTransmissionParameters, type TransmissionParameters } from './message-layer/transmission-params';
 import { ClientSession } from './session/client-session';
@@ -27,10 +28,14 @@ import {
   type ResolvedPsk,
 } from './session/session-options';
 import { defaultCredentials, isReliableProto, transportFor, type CoapProto } from './session/transport-registry';
-import { checkPki, type PkiCredentials } from './pki-credentials';
+import type { PkiCredentials } from './pki-credentials';
+import { checkPkiWhenUsable } from './session/pki-check';
 
 /** Default path MTU (libcoap COAP_DEFAULT_MTU). */
 export const DEFAULT_MTU = 1152;
+
+/** RFC 7252 §8.2: how long a server may wait before answering a multicast request, in milliseconds. */
+export const DEFAULT_LEISURE = 5000;
 
 /** Default largest body of a block-wise download. */
 export const DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024;
@@ -108,15 +113,15 @@ export class CoapContext {
   }
 
   /**
-   * A session to a `coaps+tcp://` server with certificates (libcoap `coap_new_client_session_pki`):
-   * `newClientSessionPki({ server, pki })`, or with the context's `pki`. The server certificate is verified by
+   * A session to a `coaps://` (DTLS), `coaps+tcp://` or `coaps+ws://` server with certificates (libcoap
+   * `coap_new_client_session_pki`): `newClientSessionPki({ server, pki })`, or with the context's `pki`. The server certificate is verified by
    * default, against `pki.pkiKey.caFile`, the roots of {@link CoapContext.setPkiRootCas}, or the system's.
    * Throws {@link CoapArgumentError} naming the field for a bad option.
    */
   newClientSessionPki(options: ClientSessionPkiOptions | string): ClientSession {
     const checked = checkSessionOptions(options) as ClientSessionPkiOptions;
     const pki: PkiCredentials = checked.pki ?? this.#options.pki ?? {};
-    checkPki(pki, checked.pki === undefined && this.#options.pki !== undefined ? 'pki (context)' : 'pki');
+    checkPkiWhenUsable(pki, checked.pki === undefined && this.#options.pki !== undefined ? 'pki (context)' : 'pki');
     return this.#newSession(checked, 'tls', { pki });
   }
 
@@ -173,7 +178,15 @@ export class CoapContext {
     let { psk, pki } = credentials;
     const takes = registered?.credentials ?? defaultCredentials(target.proto);
     if (takes === 'none' && (psk !== undefined || pki !== undefined)) {
-      throw new CoapArgumentError(`${psk !== undefined ? 'a PSK' : 'a certificate'} session needs a secure server (coaps://, coaps+tcp://), not ${describeServer(options.server)}`, { field: 'server' });
+      throw new CoapArgumentError(`${psk !== undefined ? 'a PSK' : 'a certificate'} session needs a secure server (coaps://, coaps+tcp://, coaps+ws://), not ${describeServer(options.server)}`, { field: 'server' });
+    }
+    // A browser's WebSocket does TLS itself, against the browser's trust store: rxcoap cannot hand it a key.
+    if (takes === 'platform' && (psk !== undefined || pki !== undefined || context.pki !== undefined)) {
+      const what = psk !== undefined ? 'a PSK' : pki !== undefined ? 'certificates' : "the context's certificates (pki)";
+      throw new CoapArgumentError(
+        `${describeServer(options.server)} runs on this platform's own WebSocket (a browser's), which does TLS itself: it cannot take ${what}; use newClientSession({ server }) and let the browser trust the server's certificate`,
+        { field: psk !== undefined ? 'psk' : 'pki' },
+      );
     }
     if (takes === 'psk' && pki !== undefined) {
       throw new CoapArgumentError('DTLS with certificates is not supported by this version: use newClientSessionPsk for coaps://', { field: 'server' });
@@ -182,15 +195,30 @@ export class CoapContext {
       throw new CoapArgumentError('coaps:// needs credentials: use newClientSessionPsk({ server, psk })', { field: 'server' });
     }
     // A secure stream without credentials verifies the server against the trusted roots (RFC 8323 §9.1, §9.2).
-    if (takes === 'psk-or-pki' && psk === undefined && pki === undefined) {
+    // DTLS without credentials is libcoap's anonymous DTLS: the transport verifies against setPkiRootCas roots if any.
+    if (takes === 'psk-or-pki' && psk === undefined && pki === undefined && target.proto !== 'dtls') {
       pki = context.pki ?? {};
-      checkPki(pki, 'pki (context)');
+      checkPkiWhenUsable(pki, 'pki (context)');
     }
     const scheduler = context.scheduler ?? asyncScheduler;
     const local = parseLocalInterface(options.localIf);
+    const multicast = target.path === undefined && isMulticastHost(target.host) ? checkMulticast(target.proto, options) : undefined;
+    checkLocalSide(target, local);
     const transport =
       options.transport ??
-      registered!.make({ host: target.host, port: target.port, localAddress: local.address, localPort: local.port, psk, pki, rootCas: this.#rootCas, scheduler });
+      registered!.make({
+        host: target.host,
+        port: target.port,
+        localAddress: local.address,
+        localPort: local.port,
+        path: target.path,
+        localPath: local.path,
+        multicast,
+        psk,
+        pki,
+        rootCas: this.#rootCas,
+        scheduler,
+      });
     const keepalive = options.keepalive ?? context.keepalive ?? 0;
     const session = new ClientSession({
       proto: target.proto,
@@ -210,6 +238,7 @@ export class CoapContext {
       maxBlockSize: context.maxBlockSize ?? 1024,
       maxBodySize: context.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
       logger: options.logger ?? context.logger,
+      multicast: multicast === undefined ? undefined : { leisure: options.leisure ?? DEFAULT_LEISURE },
       onClosed: this.#onSessionClosed,
     });
     this.#sessions.add(session);
@@ -217,8 +246,29 @@ export class CoapContext {
   }
 }
 
+/** A multicast session (RFC 7252 §8): plain `coap://` over UDP only (there is no multicast DTLS or TCP). */
+function checkMulticast(proto: CoapProto, options: ClientSessionOptions): { interface?: string } {
+  if (proto !== 'udp') throw new CoapArgumentError(`a multicast group is reached over coap:// (UDP) only, not ${SCHEME_OF_PROTO[proto]}://`, { field: 'server' });
+  return { interface: options.multicastInterface };
+}
+
+/** The local side must be of the server's kind: a path for a Unix datagram server, an address for an IP one. */
+function checkLocalSide(target: ResolvedServer, local: { address?: string; port?: number; path?: string }): void {
+  if (target.path === undefined) {
+    if (local.path !== undefined) throw new CoapArgumentError('localIf { path } is for Unix-domain servers: give an address or port for an IP server', { field: 'localIf.path' });
+    return;
+  }
+  if (local.address !== undefined || local.port !== undefined) {
+    throw new CoapArgumentError('a Unix-domain session binds a path: give localIf as { path }', { field: 'localIf' });
+  }
+  if (local.path !== undefined && target.proto === 'tcp') {
+    throw new CoapArgumentError('a Unix stream (coap+tcp://) client socket is unnamed: node:net cannot bind it to localIf.path, and the server needs none', { field: 'localIf.path' });
+  }
+}
+
 function describeServer(server: ClientSessionOptions['server']): string {
   if (typeof server === 'string') return server;
+  if ('path' in server) return server.path;
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   return `${host}:${server.port ?? 0}`;
 }
@@ -250,6 +300,19 @@ interface ResolvedServer {
   readonly host: string;
   readonly port: number;
   readonly hostOptions: CoapOption[];
+  /** A Unix-domain server's socket path. */
+  readonly path?: string;
+}
+
+/**
+ * A Unix-domain server (libcoap's AF_UNIX): `coap://` over datagrams, `coap+tcp://` over a stream socket. No
+ * Uri-Host or Uri-Port: a path is no host (libcoap sends none either).
+ */
+function unixServer(proto: CoapProto, path: string): ResolvedServer {
+  if (proto !== 'udp' && proto !== 'tcp') {
+    throw new CoapArgumentError(`Unix-domain sockets carry coap:// (datagram) and coap+tcp:// (stream), not ${SCHEME_OF_PROTO[proto]}://`, { field: 'server' });
+  }
+  return { proto, host: path, port: 0, hostOptions: NO_OPTIONS, path };
 }
 
 /** Server address → protocol, host, port (0 = scheme default) and the Uri-Host/Uri-Port the requests carry. */
@@ -270,16 +333,17 @@ function resolveServer(options: ClientSessionOptions, defaultProto: CoapProto): 
         { field: 'server' },
       );
     }
-    if (uri.unixPath !== undefined) throw new CoapArgumentError('Unix-domain sockets are not supported by this version', { field: 'server' });
     const proto = PROTO_OF_SCHEME[uri.scheme];
     if (options.proto !== undefined && options.proto !== proto) {
       throw new CoapArgumentError(`proto '${options.proto}' does not match the ${uri.scheme}:// URI`, { field: 'proto' });
     }
+    if (uri.unixPath !== undefined) return unixServer(proto, uri.unixPath);
     const host = uri.zoneId === undefined ? uri.host : `${uri.host}%${uri.zoneId}`;
     const hostOptions = uri.options.filter((option) => option.number === OptionNumber.UriHost || option.number === OptionNumber.UriPort);
     return { proto, host, port: uri.port, hostOptions: hostOptions.length === 0 ? NO_OPTIONS : hostOptions };
   }
   const proto = options.proto ?? defaultProto;
+  if ('path' in server) return unixServer(proto, server.path);
   const defaultPort = DEFAULT_PORTS[SCHEME_OF_PROTO[proto]];
   const port = server.port === undefined || server.port === 0 ? defaultPort : server.port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CoapArgumentError(`port ${server.port} is not in 1..65535`, { field: 'server.port' });

@@ -3,9 +3,11 @@
  * @packageDocumentation
  */
 export * from './errors';
-export { formatPeer, isUnixPeer } from './peer-address';
-export { CoapContext, DEFAULT_MTU, DEFAULT_MAX_BODY_SIZE } from './context';
+export { formatPeer, isMulticastHost, isUnixPeer } from './peer-address';
+export { CoapContext, DEFAULT_MTU, DEFAULT_MAX_BODY_SIZE, DEFAULT_LEISURE } from './context';
 export { ClientSession, type ShorthandInit, type SessionState } from './session/client-session';
+export { useDatagramStack } from './session/use-datagram-stack';
+export { useStreamFraming } from './session/use-stream-framing';
 export type { SessionEvent } from './session/session-events';
 export { BlockMode, type BlockModeFlags, type BlockModeOptions } from './session/block-mode';
 export type {
@@ -45,6 +47,19 @@ export {
   type BaseTransmissionParameters,
 } from './message-layer/transmission-params';
 export type { Framing, Transport, TransportEvent, TransportFactory } from './transport/transport';
+export {
+  webSocketTransport,
+  webSocketUrl,
+  COAP_WS_PATH,
+  COAP_WS_SUBPROTOCOL,
+  type WebSocketTransportOptions,
+  type WebSocketConstructor,
+  type WebSocketLike,
+  type WebSocketConnector,
+  type WebSocketFailureReason,
+  type WebSocketMessageEventLike,
+  type WebSocketCloseEventLike,
+} from './transport/websocket';
 export * from './codec/pdu';
 export * from './codec/option-numbers';
 export * from './codec/option-values';
@@ -55,7 +70,7 @@ export * from './codec/link-format';
 export * from './codec/uri';
 export { encodeDatagram, decodeDatagram } from './codec/udp-codec';
 export { optionInfo, optionByName, optionName, formatOptionValue, findUnknownCritical, type OptionInfo } from './codec/option-registry';
-export { throwOnErrorCode } from './session/throw-on-error-code';
+export { throwOnErrorCode } from './operators/throw-on-error-code';
 export type { ObserveInit, ReleaseOptions } from './session/client-session';
 export type { ResolvedPsk } from './session/session-options';
 export type { OptionFormat } from './codec/option-registry';

@@ -23,6 +23,7 @@ import { DEFAULT_BREAK_SECONDS, UsageError, parseCliArgs, parseHintFile, pkiCred
 import { CoapDtlsError, CoapResetError, CoapTimeoutError } from '../../src/errors';
 import { startTestPeer, type ReceivedPdu, type TestPeer } from '../../src/testing/test-peer';
 import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
+import { describeUnixDgram } from '../helpers/unix-dgram-socket';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -170,18 +171,18 @@ describe('rxcoap options (coap-client letters)', () => {
     [['-B', 'soon', 'coap://h/'], '-B must be a number of seconds'],
     [['-e', 'a', '-f', 'b', 'coap://h/'], '-e and -f both give a body'],
     [['-s', '1', '-m', 'put', 'coap://h/'], '-s observes with GET or FETCH'],
-    [['-k', 'key', 'coap://h/'], '-u, -k and -h are for coaps:// and coaps+tcp:// URIs, not coap://'],
-    [['-u', 'me', '-k', 'key', 'coap+tcp://h/'], '-u, -k and -h are for coaps:// and coaps+tcp:// URIs, not coap+tcp://'],
-    [['coaps://h/'], 'coaps:// needs a pre-shared key'],
+    [['-k', 'key', 'coap://h/'], '-u, -k and -h are for coaps://, coaps+tcp:// and coaps+ws:// URIs, not coap://'],
+    [['-u', 'me', '-k', 'key', 'coap+tcp://h/'], '-u, -k and -h are for coaps://, coaps+tcp:// and coaps+ws:// URIs, not coap+tcp://'],
+    [['-u', 'me', '-k', 'key', 'coap+ws://h/'], '-u, -k and -h are for coaps://, coaps+tcp:// and coaps+ws:// URIs, not coap+ws://'],
+    [['-k', 'key', 'coaps://h/'], 'a PSK needs both -u identity and -k key'],
     [['-k', 'key', 'coaps+tcp://h/'], 'a PSK needs both -u identity and -k key'],
     [['--json', '-o', 'f', 'coap://h/'], '--json writes to stdout'],
-    [['coap+ws://h/'], 'coap+ws:// is not supported by this version'],
-    [['coaps+ws://h/'], 'coaps+ws:// is not supported by this version'],
-    [['-C', 'ca.pem', 'coaps://h/'], 'DTLS with certificates is not supported by this version'],
-    [['-c', 'me.pem', '-u', 'me', '-k', 'key', 'coaps://h/'], 'DTLS with certificates is not supported by this version'],
-    [['-j', 'key.pem', 'coaps://h/'], 'DTLS with certificates is not supported by this version'],
-    [['-C', 'ca.pem', 'coap+tcp://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// URIs, not coap+tcp://'],
-    [['-n', 'coap://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// URIs, not coap://'],
+    [['-k', 'key', 'coaps+ws://h/'], 'a PSK needs both -u identity and -k key'],
+    [['-c', 'me.pem', '-u', 'me', '-k', 'key', 'coaps://h/'], '-u/-k/-h (PSK) and -c/-j/-C/-R/-n (certificates) are two ways'],
+    [['-j', 'key.pem', 'coaps://h/'], '-j names the private key of the -c certificate'],
+    [['-C', 'ca.pem', 'coap+tcp://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// and coaps+ws:// URIs, not coap+tcp://'],
+    [['-C', 'ca.pem', 'coap+ws://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// and coaps+ws:// URIs, not coap+ws://'],
+    [['-n', 'coap://h/'], '-c, -j, -C, -R and -n are for coaps+tcp:// and coaps+ws:// URIs, not coap://'],
     [['-u', 'me', '-k', 'key', '-C', 'ca.pem', 'coaps+tcp://h/'], '-u/-k/-h (PSK) and -c/-j/-C/-R/-n (certificates) are two ways'],
     [['-j', 'key.pem', 'coaps+tcp://h/'], '-j names the private key of the -c certificate: give -c certfile too'],
     [['-C', '', 'coaps+tcp://h/'], '-C needs a file name'],
@@ -190,6 +191,13 @@ describe('rxcoap options (coap-client letters)', () => {
     [['coap://h/a#frag'], 'fragments'],
   ])('rejects %j: %s', (argv, message) => {
     expect(usageError(argv)).toContain(message);
+  });
+
+  it('takes coap+ws:// and coaps+ws:// (RFC 8323 §4) on ports 80 and 443 by default, with -u/-k, -C or nothing', () => {
+    expect(run(['coap+ws://127.0.0.1/x']).target).toMatchObject({ scheme: 'coap+ws', reliable: true, secure: false, port: 80 });
+    expect(run(['coaps+ws://127.0.0.1/x']).target).toMatchObject({ scheme: 'coaps+ws', reliable: true, secure: true, port: 443 });
+    expect(run(['-u', 'me', '-k', 'sekrit', 'coaps+ws://127.0.0.1:8443/x'])).toMatchObject({ target: { port: 8443 }, psk: { identity: 'me' } });
+    expect(run(['-C', 'ca.pem', 'coaps+ws://localhost/x']).pki).toMatchObject({ caFile: 'ca.pem' });
   });
 
   it('takes coap+tcp:// and coaps+tcp:// (RFC 8323), with -u/-k or with no credentials at all', () => {
@@ -682,8 +690,7 @@ describe('the built rxcoap CLI against the test peer', () => {
     [['-Z', 'coap://127.0.0.1/'], "unknown option '-Z'"],
     [['-m', 'brew', 'coap://127.0.0.1/'], "-m: unknown method 'brew'"],
     [[], 'no URI given'],
-    [['coap+ws://127.0.0.1/x'], 'coap+ws:// is not supported by this version'],
-    [['-C', pkiFile('ca.pem'), 'coaps://127.0.0.1/x'], 'DTLS with certificates is not supported by this version'],
+    [['-C', '/nonexistent/ca.pem', 'coaps://127.0.0.1/x'], '-C: cannot read /nonexistent/ca.pem: ENOENT'],
     [['-f', '/nonexistent/file', '-m', 'put', 'coap://127.0.0.1/x'], '-f: cannot read /nonexistent/file: ENOENT'],
     [['-C', '/nonexistent/ca.pem', 'coaps+tcp://127.0.0.1/x'], '-C: cannot read /nonexistent/ca.pem: ENOENT'],
     [['-c', '/nonexistent/me.pem', 'coaps+tcp://127.0.0.1/x'], '-c: cannot read /nonexistent/me.pem: ENOENT'],
@@ -1000,5 +1007,111 @@ describeInterop('the built rxcoap CLI over DTLS-PSK against libcoap coap-server-
     const record = JSON.parse(result.stdout.toString());
     expect(['COAP_ERR_DTLS', 'COAP_ERR_TIMEOUT']).toContain(record.error.code);
     expect(record.error).toMatchObject({ name: expect.any(String), message: expect.any(String) });
+  });
+});
+
+/**
+ * RFC 8323 §4 over the test peer's WS and WSS listeners (the certificates of spec/fixtures/test-peer-pki, and a
+ * PSK): the ws and wss transports registered in src/node.ts, through the built CLI.
+ */
+describe('the built rxcoap CLI over coap+ws:// and coaps+ws:// against the test peer', () => {
+  const identity = 'cli-ws-client';
+  const key = 'rxcoap-cli-wss-secret';
+  let peer: TestPeer;
+  const requests: ReceivedPdu[] = [];
+  const onRequest = (pdu: ReceivedPdu): void => void requests.push(pdu);
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+    const cert = { cert: fs.readFileSync(pkiFile('server.pem')), key: fs.readFileSync(pkiFile('server-key.pem')) };
+    peer = await startTestPeer({
+      transports: ['ws', 'wss'],
+      tls: { psk: { identity, key }, cert },
+      resources: [{ path: '/hello', contentFormat: ContentFormat.TextPlain, get: 'world' }],
+    });
+    peer.on('request', onRequest);
+  });
+
+  afterAll(async () => {
+    await peer?.close();
+  });
+
+  beforeEach(() => {
+    requests.length = 0;
+  });
+
+  it('GETs over coap+ws:// and traces the CSMs and messages with -v 7', async () => {
+    const result = await runCli(['-v', '7', peer.uri('/hello', 'ws')]);
+    expect(result.status).toBe(0);
+    expect(result.stdout.toString()).toBe('world');
+    expect(result.stderr).toMatch(/^-> CSM \[Max-Message-Size:\d+, Block-Wise-Transfer\]$/m);
+    expect(result.stderr).toMatch(/^<- CSM \[Max-Message-Size:1152, Block-Wise-Transfer\]$/m);
+    expect(result.stderr).toMatch(/^<- 2\.05 Content token=[0-9a-f]{16} \[Content-Format:text\/plain;charset=utf-8[^\]]*\] :: 5 B "world"$/m);
+    expect(result.stderr).not.toMatch(/mid=|not CoAP/);
+    expect(requests.map((request) => request.transport)).toEqual(['ws']);
+  });
+
+  it('GETs over coaps+ws:// with -C cafile, and with a PSK (-u, -k) without printing the key', async () => {
+    expect(await runCli(['-C', pkiFile('ca.pem'), peer.uri('/hello', 'wss')])).toMatchObject({ status: 0, stderr: '' });
+    const psk = await runCli(['-u', identity, '-k', key, peer.uri('/hello', 'wss')]);
+    expect(psk.status).toBe(0);
+    expect(psk.stdout.toString()).toBe('world');
+    expect(psk.stderr + psk.stdout.toString()).not.toContain(key);
+    expect(requests.map((request) => request.transport)).toEqual(['wss', 'wss']);
+  });
+
+  it('fails a server whose CA is not -C\'s over coaps+ws://: exit 1 and a one-line reason', async () => {
+    const result = await runCli(['-C', pkiFile('other-ca.pem'), peer.uri('/hello', 'wss')]);
+    expect(result.status).toBe(1);
+    expect(result.stdout.length).toBe(0);
+    expect(result.stderr).toMatch(/^rxcoap: TLS with \S+ failed: [^\n]+\n$/);
+  });
+});
+
+describeUnixDgram('the built rxcoap CLI over Unix-domain sockets (coap://%2F..., coap+tcp://%2F...) against the test peer', () => {
+  let peer: TestPeer;
+  let dir: string;
+  const requests: ReceivedPdu[] = [];
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync('/tmp/rxu');
+    peer = await startTestPeer({ transports: ['unix-dgram', 'unix-stream'], resources: [{ path: '/hello', get: 'world' }] });
+    peer.on('request', (pdu) => requests.push(pdu));
+  });
+
+  afterAll(async () => {
+    await peer?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    requests.length = 0;
+  });
+
+  it('GETs over a Unix datagram socket from a generated local path, and over a Unix stream socket', async () => {
+    const datagram = await runCli([peer.uri('/hello', 'unix-dgram')]);
+    expect(datagram).toMatchObject({ status: 0, stderr: '' });
+    expect(datagram.stdout.toString()).toBe('world');
+    const stream = await runCli([peer.uri('/hello', 'unix-stream')]);
+    expect(stream).toMatchObject({ status: 0, stderr: '' });
+    expect(stream.stdout.toString()).toBe('world');
+    expect(requests.map((request) => request.transport)).toEqual(['unix-dgram', 'unix-stream']);
+    const source = requests[0].source as { path: string };
+    expect(source.path).toMatch(/^\/tmp\/rxc/);
+    expect(fs.existsSync(source.path)).toBe(false); // removed when the CLI ended
+  });
+
+  it('binds -a /path as the local socket (libcoap\'s local_if), and removes it at the end', async () => {
+    const local = path.join(dir, 'cli');
+    const result = await runCli(['-a', local, peer.uri('/hello', 'unix-dgram')]);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(requests[0].source).toEqual({ path: local });
+    expect(fs.existsSync(local)).toBe(false);
+  });
+
+  it('refuses a Unix socket path with a secure scheme', async () => {
+    const result = await runCli([`coaps://${encodeURIComponent(peer.paths['unix-dgram']!)}/hello`]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/Unix socket path takes coap:\/\/ \(datagram\) or coap\+tcp:\/\/ \(stream\)/);
   });
 });

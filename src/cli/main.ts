@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 /**
  * `rxcoap [options] URI`: a CoAP client on the command line, with libcoap `coap-client`'s options (see
- * `options.ts`), built on the library's public API only: coap://, coaps:// (DTLS-PSK), coap+tcp:// and
- * coaps+tcp:// (TLS with a PSK or certificates). Exit status: 0 on 2.xx, 1 on any other response or a failure
- * (timeout, DTLS, TLS, socket), 2 on bad arguments. Keys are never printed, and neither are stack traces:
- * every failure is one line on stderr (and one `--json` error record on stdout). A reader that goes away
- * (`rxcoap … | head`, EPIPE) ends the run quietly, the exit status being the response's.
+ * `options.ts`), built on the library's public API only: coap://, coaps:// (DTLS-PSK), coap+tcp://,
+ * coaps+tcp:// (TLS with a PSK or certificates), coap+ws:// and coaps+ws:// (WebSockets; TLS as for coaps+tcp).
+ * Exit status: 0 on 2.xx, 1 on any other response or a failure (timeout, DTLS, TLS, socket), 2 on bad arguments.
+ * Keys are never printed, and neither are stack traces: every failure is one line on stderr (and one `--json`
+ * error record on stdout). A reader that goes away (`rxcoap … | head`, EPIPE) ends the run quietly, the exit
+ * status being the response's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
 import { CoapArgumentError, CoapDtlsError, CoapTimeoutError, CoapTlsError, CoapUriError, type PeerAddress } from '../errors';
-import { isUnixPeer } from '../peer-address';
+import { isMulticastHost, isUnixPeer } from '../peer-address';
 import { CoapContext } from '../context';
 import { decodeString } from '../codec/option-values';
 import { OptionNumber } from '../codec/option-numbers';
@@ -240,7 +241,13 @@ async function preparePki(ctx: CoapContext, pki: CliPki): Promise<void> {
  * TLS with the certificate options; or, for coaps+tcp:// without any, TLS verified against the system's roots.
  */
 async function openSession(ctx: CoapContext, options: CliOptions): Promise<ClientSession> {
-  const localIf = options.localAddress === undefined && options.localPort === undefined ? undefined : { address: options.localAddress, port: options.localPort };
+  // -a /path: a Unix datagram session's own socket path (libcoap's local_if for AF_UNIX).
+  const localIf =
+    options.localAddress?.startsWith('/') === true
+      ? { path: options.localAddress }
+      : options.localAddress === undefined && options.localPort === undefined
+        ? undefined
+        : { address: options.localAddress, port: options.localPort };
   const server = `${options.target.scheme}://${options.uri.slice(options.target.scheme.length + 3).split(/[/?]/)[0]}`;
   if (options.pki !== undefined) {
     await preparePki(ctx, options.pki);
@@ -280,7 +287,8 @@ function requestInit(options: CliOptions, payload: Uint8Array | string | undefin
     payload,
     contentFormat: options.contentFormat,
     accept: options.accept,
-    confirmable: options.confirmable,
+    // coap-client: a multicast request goes as NON whatever -N says (RFC 7252 §8.1); every member's answer prints.
+    confirmable: options.confirmable && !isMulticastHost(options.target.host),
     options: options.options,
     token: options.token,
     omitUriHost: options.omitUriHost,
@@ -457,11 +465,10 @@ function runExchange(
 
 function describeFailure(error: unknown, options: CliOptions): string {
   if (error instanceof CoapTimeoutError) return `no response from ${options.uri}: ${error.message}`;
-  if (error instanceof CoapDtlsError) return `DTLS with ${options.uri} failed: ${error.message}`;
-  if (error instanceof CoapTlsError) {
+  if (error instanceof CoapDtlsError || error instanceof CoapTlsError) {
     // The library names its own options (pki.pkiKey.publicCert ...); on the command line they are -c and -j.
     const message = error.reason === 'client-cert-required' ? error.message.replace(/: give pki\.pkiKey\.[^:]*$/, '') + ': give -c certfile (and -j keyfile)' : error.message;
-    return `TLS with ${options.uri} failed: ${message}`;
+    return `${error instanceof CoapDtlsError ? 'DTLS' : 'TLS'} with ${options.uri} failed: ${message}`;
   }
   if (error instanceof Error) return error.message;
   return String(error);

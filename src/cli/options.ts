@@ -110,7 +110,7 @@ export const TRACE_VERBOSITY = 7;
 export const USAGE = `Usage: rxcoap [options] URI
 
 A CoAP client on rxcoap, with libcoap coap-client's options. URI is coap://, coaps:// (DTLS),
-coap+tcp:// or coaps+tcp:// (TLS).
+coap+tcp://, coaps+tcp:// (TLS), coap+ws:// or coaps+ws:// (WebSockets, RFC 8323 §4).
 Exit status: 0 on a 2.xx response, 1 otherwise (the code and any diagnostic on stderr), 2 on bad arguments.
 
 Request
@@ -138,12 +138,12 @@ Session
   -p, --local-port port   local port to send from
   -v, --verbose num       log level 0..9 (default ${DEFAULT_VERBOSITY}); 7 and above print every PDU sent and received
 
-PSK (coaps://, coaps+tcp://)
+PSK (coaps://, coaps+tcp://, coaps+ws://)
   -u, --identity id       PSK identity
   -k, --key key           pre-shared key; never printed
   -h, --hint-file file    lines of hint,identity,key: credentials per server identity hint
 
-Certificates (coaps+tcp://; without these or -k the server is checked against the system's trust store)
+Certificates (coaps+tcp://, coaps+ws://; without these or -k the server is checked against the system's trust store)
   -c, --cert file         own certificate (PEM), for mutual authentication; also the key file unless -j
   -j, --cert-key file     private key (PEM) of the -c certificate
   -C, --ca file           CA (PEM) that signed the server's certificate: the server must chain to it
@@ -153,7 +153,7 @@ Certificates (coaps+tcp://; without these or -k the server is checked against th
       --help              this text
       --version           the version
 
-Not in this version: coap+ws://, coaps+ws://, certificates over DTLS (coaps://), Unix sockets, multicast.
+Not in this version: certificates over DTLS (coaps://), Unix sockets, multicast.
 
 Examples
   rxcoap coap://127.0.0.1/.well-known/core
@@ -162,6 +162,7 @@ Examples
   rxcoap -o firmware.bin coap://127.0.0.1/firmware
   rxcoap -u client -k secret coaps://127.0.0.1/secret
   rxcoap -C ca.pem -c client.pem -j client-key.pem coaps+tcp://localhost/secret
+  rxcoap -s 10 coap+ws://127.0.0.1:8080/sensors/temperature
 `;
 
 const argumentSpec = {
@@ -298,15 +299,14 @@ export function parseBlockArgument(value: string): { num: number | undefined; si
   return { num, size };
 }
 
-/** The schemes this version runs: UDP, DTLS, and RFC 8323 over TCP and TLS. */
-const SUPPORTED_SCHEMES: ReadonlySet<string> = new Set(['coap', 'coaps', 'coap+tcp', 'coaps+tcp']);
+/** The schemes this version runs: UDP, DTLS, and RFC 8323 over TCP, TLS, WebSockets and secure WebSockets. */
+const SUPPORTED_SCHEMES: ReadonlySet<string> = new Set(['coap', 'coaps', 'coap+tcp', 'coaps+tcp', 'coap+ws', 'coaps+ws']);
 
 function parseTarget(uri: string): CoapUri {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
   // Checked before parsing so the message names the real problem, not a URI detail.
-  if (scheme !== undefined && /^coaps?\+ws$/.test(scheme)) throw new UsageError(`${scheme}:// is not supported by this version`);
   if (scheme !== undefined && !SUPPORTED_SCHEMES.has(scheme)) {
-    throw new UsageError(`'${scheme}' is not a CoAP scheme: use coap://, coaps://, coap+tcp:// or coaps+tcp://`);
+    throw new UsageError(`'${scheme}' is not a CoAP scheme: use coap://, coaps://, coap+tcp://, coaps+tcp://, coap+ws:// or coaps+ws://`);
   }
   let target: CoapUri;
   try {
@@ -315,7 +315,10 @@ function parseTarget(uri: string): CoapUri {
     throw new UsageError((error as Error).message);
   }
   if (!SUPPORTED_SCHEMES.has(target.scheme)) throw new UsageError(`${target.scheme}:// is not supported by this version`);
-  if (target.unixPath !== undefined) throw new UsageError('Unix-domain sockets are not supported by this version');
+  // libcoap's Unix-domain sockets (coap://%2Fpath, coap+tcp://%2Fpath): datagram and stream, not secured.
+  if (target.unixPath !== undefined && target.scheme !== 'coap' && target.scheme !== 'coap+tcp') {
+    throw new UsageError(`a Unix socket path takes coap:// (datagram) or coap+tcp:// (stream), not ${target.scheme}://`);
+  }
   return target;
 }
 
@@ -326,8 +329,8 @@ function fileName(value: string | undefined, flag: string): string | undefined {
 }
 
 /**
- * The certificate options (`-c`, `-j`, `-C`, `-R`, `-n`) as coap-client reads them: only for coaps+tcp://
- * (DTLS certificates are not in this version), never together with PSK options, `-j` only with `-c`.
+ * The certificate options (`-c`, `-j`, `-C`, `-R`, `-n`) as coap-client reads them: for the secure schemes
+ * (coaps:// over DTLS too), never together with PSK options, `-j` only with `-c`.
  */
 function parsePki(values: Readonly<Record<string, unknown>>, target: CoapUri, hasPsk: boolean): CliPki | undefined {
   const certFile = fileName(values.cert as string | undefined, '-c');
@@ -336,11 +339,8 @@ function parsePki(values: Readonly<Record<string, unknown>>, target: CoapUri, ha
   const rootCas = fileName(values['root-cas'] as string | undefined, '-R');
   const noVerify = values['no-verify'] === true;
   if (certFile === undefined && keyFile === undefined && caFile === undefined && rootCas === undefined && !noVerify) return undefined;
-  if (target.secure && !target.reliable) {
-    throw new UsageError('DTLS with certificates is not supported by this version: coaps:// takes -u and -k (certificates work with coaps+tcp://)');
-  }
-  if (!target.secure) throw new UsageError(`-c, -j, -C, -R and -n are for coaps+tcp:// URIs, not ${target.scheme}://`);
-  if (hasPsk) throw new UsageError('-u/-k/-h (PSK) and -c/-j/-C/-R/-n (certificates) are two ways to secure coaps+tcp://: use one');
+  if (!target.secure) throw new UsageError(`-c, -j, -C, -R and -n are for coaps+tcp:// and coaps+ws:// URIs, not ${target.scheme}://`);
+  if (hasPsk) throw new UsageError('-u/-k/-h (PSK) and -c/-j/-C/-R/-n (certificates) are two ways to secure coaps+tcp:// and coaps+ws://: use one');
   if (keyFile !== undefined && certFile === undefined) throw new UsageError('-j names the private key of the -c certificate: give -c certfile too');
   // coap-client: the private key may sit in the certificate's PEM file when -j is absent.
   return { certFile, keyFile: keyFile ?? certFile, caFile, rootCas, verifyPeerCert: !noVerify };
@@ -426,16 +426,10 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
   let psk: CliPsk | undefined;
   const hasPsk = values.key !== undefined || values.identity !== undefined || values['hint-file'] !== undefined;
   const pki = parsePki(values, target, hasPsk);
-  if (!target.secure && hasPsk) throw new UsageError(`-u, -k and -h are for coaps:// and coaps+tcp:// URIs, not ${target.scheme}://`);
-  // coaps:// always needs a PSK here (no DTLS certificates yet); coaps+tcp:// takes one, certificates, or neither.
-  if (target.secure && (hasPsk || !target.reliable)) {
-    if (values.key === undefined || values.identity === undefined) {
-      throw new UsageError(
-        target.reliable
-          ? 'a PSK needs both -u identity and -k key'
-          : 'coaps:// needs a pre-shared key: give -u identity and -k key (DTLS with certificates is not supported by this version; coaps+tcp:// takes -c/-C/-R)',
-      );
-    }
+  if (!target.secure && hasPsk) throw new UsageError(`-u, -k and -h are for coaps://, coaps+tcp:// and coaps+ws:// URIs, not ${target.scheme}://`);
+  // A secure scheme takes a PSK, certificates, or neither (coaps:// without credentials is anonymous DTLS, as coap-client).
+  if (target.secure && hasPsk) {
+    if (values.key === undefined || values.identity === undefined) throw new UsageError('a PSK needs both -u identity and -k key');
     // The key's value never appears in a message.
     if (values.key.length === 0) throw new UsageError('-k: the key is empty');
     psk = { identity: values.identity, key: values.key, hintFile: values['hint-file'] };

@@ -12,10 +12,10 @@
  * A malformed frame cannot be skipped on a stream: we send Abort (7.05) with a diagnostic and close.
  */
 import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
-import { CoapDecodeError, CoapEncodeError, CoapTimeoutError, CoapTransportError, type PeerAddress } from '../errors';
+import { CoapArgumentError, CoapDecodeError, CoapEncodeError, CoapTimeoutError, CoapTransportError, type PeerAddress } from '../errors';
 import { formatPeer } from '../peer-address';
 import { findUnknownCritical } from '../codec/option-registry';
-import { encodeStreamFrame, STREAM_MAX_HEADER_SIZE, StreamDeframer } from '../codec/stream-codec';
+import { STREAM_MAX_HEADER_SIZE, type StreamDeframer } from '../codec/stream-codec';
 import { decodeWsMessage, encodeWsMessage, WS_HEADER_SIZE } from '../codec/ws-codec';
 import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
 import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
@@ -52,6 +52,35 @@ export function reliableMaxPduSize(maxMessageSize: number, framing: Framing): nu
   return Math.max(0, maxMessageSize - (framing === 'websocket' ? WS_HEADER_SIZE : STREAM_MAX_HEADER_SIZE));
 }
 
+/** RFC 8323 §3.2 byte-stream framing: the codec's deframer and encoder (use-stream-framing.ts installs them). */
+export interface StreamFraming {
+  /** A deframer for one connection, refusing messages over `maxMessageSize`. */
+  deframer(maxMessageSize: number): StreamDeframer;
+  /** One message as a stream frame. */
+  encode(pdu: OutgoingPdu): Uint8Array;
+}
+
+/**
+ * Byte-stream framing, once installed: `useStreamFraming()` installs it (rxcoap/node calls that). Not imported
+ * here, so a browser app on WebSockets (one message per frame) does not bundle the stream deframer.
+ */
+let streamFraming: StreamFraming | undefined;
+
+/** @internal Installs byte-stream framing (use-stream-framing.ts). */
+export function installStreamFraming(framing: StreamFraming): void {
+  streamFraming = framing;
+}
+
+function installedStreamFraming(): StreamFraming {
+  if (streamFraming === undefined) {
+    throw new CoapArgumentError(
+      "a byte-stream transport needs RFC 8323 stream framing, which the core leaves out of browser bundles: call useStreamFraming() from 'rxcoap' once (rxcoap/node does)",
+      { field: 'transport' },
+    );
+  }
+  return streamFraming;
+}
+
 /** A message waiting for the peer's CSM (RFC 8323 §5.3: requests flow once capabilities are known). */
 interface Queued {
   readonly pdu: OutgoingPdu;
@@ -78,8 +107,11 @@ export class ReliableStack implements Stack {
   readonly #framing: Framing;
   readonly #config: StackConfig;
   readonly #deframer: StreamDeframer | undefined;
+  /** Byte streams: the installed framing (WebSockets need none: one message per frame). */
+  readonly #stream: StreamFraming | undefined;
   readonly #watchers = new FailureWatchers();
   readonly #csmTimeout: number;
+  readonly #maxMessageSize: number;
   #capabilities: PeerCapabilities = BASE_CAPABILITIES;
   #csmReceived = false;
   #queue: Queued[] | undefined = [];
@@ -106,7 +138,11 @@ export class ReliableStack implements Stack {
     const options = config.reliable ?? {};
     const maxMessageSize = options.maxMessageSize ?? DEFAULT_RELIABLE_MAX_MESSAGE_SIZE;
     this.#csmTimeout = options.csmTimeout ?? 10_000;
-    if (framing === 'stream') this.#deframer = new StreamDeframer({ maxMessageSize });
+    this.#maxMessageSize = maxMessageSize;
+    if (framing === 'stream') {
+      this.#stream = installedStreamFraming(); // throws before anything is sent when not installed
+      this.#deframer = this.#stream.deframer(maxMessageSize);
+    }
     this.#frames = transport.frames$.subscribe(this);
     // RFC 8323 §5.3: the CSM is the first message on the connection. Block-Wise-Transfer: we do block-wise.
     this.#write(csmPdu(maxMessageSize, true));
@@ -134,7 +170,7 @@ export class ReliableStack implements Stack {
     this.#receivedSinceCheck = true;
     let pdus: CoapPdu[];
     try {
-      pdus = this.#deframer !== undefined ? this.#deframer.push(frame) : [decodeWsMessage(frame)];
+      pdus = this.#deframer !== undefined ? this.#deframer.push(frame) : [this.#decodeWsMessage(frame)];
     } catch (error) {
       this.#abort(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', String(error), { fatal: true }));
       return;
@@ -147,6 +183,14 @@ export class ReliableStack implements Stack {
         this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
       }
     }
+  }
+
+  /** RFC 8323 §4.2: one WebSocket message is one CoAP message, which must fit our Max-Message-Size (§5.3.1). */
+  #decodeWsMessage(message: Uint8Array): CoapPdu {
+    if (message.length > this.#maxMessageSize) {
+      throw new CoapDecodeError('MESSAGE_TOO_LARGE', `WebSocket message of ${message.length} bytes exceeds the maximum message size ${this.#maxMessageSize}`, { fatal: true });
+    }
+    return decodeWsMessage(message);
   }
 
   complete(): void {}
@@ -335,7 +379,7 @@ export class ReliableStack implements Stack {
   }
 
   #encode(pdu: OutgoingPdu): Uint8Array {
-    return this.#framing === 'stream' ? encodeStreamFrame(pdu) : encodeWsMessage(pdu);
+    return this.#stream !== undefined ? this.#stream.encode(pdu) : encodeWsMessage(pdu);
   }
 
   #trace(direction: 'sent' | 'received', pdu: OutgoingPdu, frame?: Uint8Array): void {

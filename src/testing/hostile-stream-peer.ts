@@ -896,15 +896,18 @@ function infoOf(connection: HostileConnection): HostileStreamConnectionInfo {
   return { id: connection.id, seed: connection.seed, remotePort: connection.remotePort, csm: connection.script.csm, firstKinds: [...connection.firstKinds], kinds: [...connection.kinds], open: !connection.closed };
 }
 
-function emptyStats(): HostileStats {
+/** @internal */
+export function emptyStats(): HostileStats {
   return { received: 0, malformed: 0, requests: 0, sent: {}, behaviours: {}, notifications: 0, maxBlock2: 0, block1Completed: 0 };
 }
 
-function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+/** @internal */
+export function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
   for (const [key, value] of Object.entries(from)) into[key] = (into[key] ?? 0) + value;
 }
 
-function addStats(into: HostileStats, from: HostileStats): void {
+/** @internal */
+export function addStats(into: HostileStats, from: HostileStats): void {
   into.received += from.received;
   into.malformed += from.malformed;
   into.requests += from.requests;

@@ -1,14 +1,16 @@
 /**
- * One TCP or TLS connection of the test peer, speaking RFC 8323: the peer's CSM first, requests held until
- * the client's CSM has arrived (as libcoap does), Ping/Pong, Release and Abort both ways, notifications as
- * frames, Abort on a malformed stream, and the stream faults of {@link TestStreamFault}.
+ * One TCP, TLS, WS or WSS connection of the test peer, speaking RFC 8323: the peer's CSM first, requests held
+ * until the client's CSM has arrived (as libcoap does), Ping/Pong, Release and Abort both ways, notifications as
+ * frames, Abort on a malformed stream (or WebSocket message), and the stream faults of {@link TestStreamFault}.
+ * The wire (`peer-wire.ts`) is a socket with §3.2 framing or a WebSocket with §4.2 messages.
  */
-import type { Socket } from 'node:net';
+import type { PeerWire } from './peer-wire';
 import { SignalOption, isCritical } from '../codec/option-numbers';
 import { optionsAndPayloadSize, tokenExtensionSize } from '../codec/options';
 import { decodeUint, encodeString, encodeUint } from '../codec/option-values';
 import { EMPTY_BYTES, SignalCode, createPdu, getOption, isRequestCode, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { DEFAULT_MAX_MESSAGE_SIZE, StreamDeframer, encodeStreamFrame } from '../codec/stream-codec';
+import { decodeWsMessage, encodeWsMessage } from '../codec/ws-codec';
 import { CoapDecodeError, type PeerAddress } from '../errors';
 import type { ReceivedPdu, SentPdu, TestConnection, TestStreamTransport } from './test-peer-api';
 import { isSuppressed, type Observer, type ObserverChannel, type PeerLog, type RequestClient, type ResponseParts } from './test-peer-core';
@@ -44,9 +46,9 @@ const FRAME_HEADROOM = 128;
 /** Options a CSM may carry (RFC 8323 §5.3, RFC 8974 §2.3): all elective. */
 const CSM_OPTIONS: ReadonlySet<number> = new Set([SignalOption.MaxMessageSize, SignalOption.BlockWiseTransfer, SignalOption.ExtendedTokenLength]);
 
-/** Frame length for a PDU (RFC 8323 §3.2): Len/TKL byte, extended length, code, extended TKL, token, body. */
-function frameSize(pdu: CoapPdu): number {
-  return frameSizeOf(pdu.token.length, optionsAndPayloadSize(pdu.options, pdu.payload));
+/** WebSocket message length (RFC 8323 §4.2): no length field. */
+function webSocketSizeOf(tokenLength: number, body: number): number {
+  return 2 + tokenExtensionSize(tokenLength) + tokenLength + body;
 }
 
 /** Frame length for a token length and a body (options, marker, payload) length. */
@@ -55,7 +57,7 @@ function frameSizeOf(tokenLength: number, body: number): number {
   return 2 + lengthExtension + tokenExtensionSize(tokenLength) + tokenLength + body;
 }
 
-/** A TCP/TLS connection: implements {@link TestConnection} for users and delivers its observers' notifications. */
+/** A TCP/TLS (or WS/WSS, on a WebSocket wire) connection: implements {@link TestConnection} for users and delivers its observers' notifications. */
 export class StreamConnection implements TestConnection, ObserverChannel {
   readonly id: number;
   readonly transport: TestStreamTransport;
@@ -65,10 +67,13 @@ export class StreamConnection implements TestConnection, ObserverChannel {
   clientCsm: { maxMessageSize: number; blockWiseTransfer: boolean } | undefined;
   answered = 0;
 
-  readonly #socket: Socket;
+  readonly #wire: PeerWire;
   readonly #context: StreamContext;
   readonly #key: string;
-  readonly #deframer: StreamDeframer;
+  /** Stream framing only: WebSocket messages need no deframing. */
+  readonly #deframer: StreamDeframer | undefined;
+  readonly #encode: (pdu: CoapPdu) => Uint8Array;
+  readonly #sizeOf: (tokenLength: number, body: number) => number;
   readonly #timers = new Set<NodeJS.Timeout>();
   /** Requests that came before the client's CSM. */
   readonly #held: CoapPdu[] = [];
@@ -84,21 +89,24 @@ export class StreamConnection implements TestConnection, ObserverChannel {
   #closed = false;
 
   constructor(
-    socket: Socket,
+    wire: PeerWire,
     context: StreamContext,
     init: { id: number; transport: TestStreamTransport; pskIdentity?: string; authorized?: boolean },
     onClosed: (connection: StreamConnection) => void,
   ) {
-    this.#socket = socket;
+    this.#wire = wire;
     this.#context = context;
     this.#onClosed = onClosed;
     this.id = init.id;
     this.transport = init.transport;
     this.pskIdentity = init.pskIdentity;
     this.authorized = init.authorized ?? false;
-    this.remote = { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    this.remote = wire.remote;
     this.#key = `${init.transport}#${init.id}`;
-    this.#deframer = new StreamDeframer({ maxMessageSize: context.maxMessageSize });
+    const stream = wire.framing === 'stream';
+    this.#deframer = stream ? new StreamDeframer({ maxMessageSize: context.maxMessageSize }) : undefined;
+    this.#encode = stream ? encodeStreamFrame : encodeWsMessage;
+    this.#sizeOf = stream ? frameSizeOf : webSocketSizeOf;
     this.#client = { key: this.#key, source: this.remote, transport: init.transport, channel: this };
   }
 
@@ -108,12 +116,15 @@ export class StreamConnection implements TestConnection, ObserverChannel {
 
   /** Starts reading and sends the CSM (at once, later, or never, as the stream fault says). */
   start(): void {
-    const socket = this.#socket;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    // A reset by the client must not crash the test run; 'close' follows.
-    socket.on('error', () => undefined);
-    socket.on('close', () => this.#onClose());
+    this.#wire.start({
+      data: (bytes) => this.#onData(bytes),
+      refused: (why) => {
+        if (this.#done || this.#context.isClosed()) return;
+        this.#context.log.stats.malformed++;
+        this.abort(why);
+      },
+      close: () => this.#onClose(),
+    });
     const faults = this.#context.streamFaults;
     const plan = faults.csmPlan(this.transport);
     if (plan === 0) this.#sendCsm();
@@ -137,12 +148,18 @@ export class StreamConnection implements TestConnection, ObserverChannel {
     // RFC 8323 §5.6: Abort, with a diagnostic payload, and the sender closes the connection at once.
     this.#writeNow(createPdu({ code: SignalCode.Abort, options: signal, payload: new TextEncoder().encode(diagnostic) }));
     this.#done = true;
-    this.#socket.end(() => this.#socket.destroy());
+    this.#wire.endThenDestroy();
   }
 
   drop(): void {
     this.#done = true;
-    this.#socket.destroy();
+    this.#wire.destroy();
+  }
+
+  close(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#wire.end();
   }
 
   ping(custody = false): Promise<CoapPdu> {
@@ -156,16 +173,16 @@ export class StreamConnection implements TestConnection, ObserverChannel {
   /** Closes at once (the peer is closing). */
   destroy(): void {
     this.#done = true;
-    this.#socket.destroy();
+    this.#wire.destroy();
   }
 
   // ---- receiving -----------------------------------------------------------------------------
 
-  #onData(chunk: Buffer): void {
+  #onData(bytes: Uint8Array): void {
     if (this.#done || this.#context.isClosed()) return;
     let pdus: CoapPdu[];
     try {
-      pdus = this.#deframer.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+      pdus = this.#deframer !== undefined ? this.#deframer.push(bytes) : [this.#decodeWsMessage(bytes)];
     } catch (error) {
       this.#context.log.stats.malformed++;
       // RFC 8323 §5.6: a stream that cannot be parsed is aborted with a diagnostic, then closed.
@@ -173,20 +190,27 @@ export class StreamConnection implements TestConnection, ObserverChannel {
       return;
     }
     // Everything answered for one chunk goes out in one write.
-    this.#socket.cork();
+    this.#wire.cork();
     try {
       for (const pdu of pdus) {
         if (this.#done) break;
         this.#onPdu(pdu);
       }
     } finally {
-      this.#socket.uncork();
+      this.#wire.uncork();
     }
+  }
+
+  /** RFC 8323 §4.2 / §5.3.1: one WebSocket message, no larger than the peer's Max-Message-Size. */
+  #decodeWsMessage(message: Uint8Array): CoapPdu {
+    const limit = this.#context.maxMessageSize;
+    if (message.length > limit) throw new CoapDecodeError('MESSAGE_TOO_LARGE', `WebSocket message of ${message.length} bytes exceeds the maximum message size ${limit}`, { fatal: true });
+    return decodeWsMessage(message);
   }
 
   #onPdu(pdu: CoapPdu): void {
     const log = this.#context.log;
-    const received: ReceivedPdu = { ...pdu, size: frameSize(pdu), source: this.remote, transport: this.transport };
+    const received: ReceivedPdu = { ...pdu, size: this.#sizeOf(pdu.token.length, optionsAndPayloadSize(pdu.options, pdu.payload)), source: this.remote, transport: this.transport };
     log.record(received);
     const code = pdu.code;
     if (isRequestCode(code)) {
@@ -213,7 +237,7 @@ export class StreamConnection implements TestConnection, ObserverChannel {
       case SignalCode.Release:
         // RFC 8323 §5.5: the sender of Release leaves it to this side to close, which it does once its output is flushed.
         this.#done = true;
-        this.#socket.end();
+        this.#wire.end();
         return;
       case SignalCode.Abort:
         // RFC 8323 §5.6: the client has given up on the connection.
@@ -310,9 +334,8 @@ export class StreamConnection implements TestConnection, ObserverChannel {
       let response = createPdu({ code: parts.code, token: request.token, options: parts.options, payload: parts.payload });
       if (mode.kind === 'oversize') response = this.#padded(response, mode.by);
       if (mode.kind === 'drop-mid') {
-        const frame = encodeStreamFrame(response);
         this.#done = true;
-        this.#socket.write(frame.subarray(0, Math.max(1, frame.length >> 1)), () => this.#socket.destroy());
+        this.#wire.writeHalfThenDestroy(this.#encode(response));
         return;
       }
       this.#write(response);
@@ -325,7 +348,7 @@ export class StreamConnection implements TestConnection, ObserverChannel {
   #padded(response: CoapPdu, by: number): CoapPdu {
     const target = (this.clientCsm?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE) + by;
     const optionsSize = optionsAndPayloadSize(response.options, EMPTY_BYTES);
-    const sizeWith = (payloadLength: number): number => frameSizeOf(response.token.length, optionsSize + (payloadLength > 0 ? 1 + payloadLength : 0));
+    const sizeWith = (payloadLength: number): number => this.#sizeOf(response.token.length, optionsSize + (payloadLength > 0 ? 1 + payloadLength : 0));
     let length = response.payload.length;
     // The length field grows with the payload: grow past the target, then back to the smallest frame that reaches it.
     while (sizeWith(length) < target) length += target - sizeWith(length);
@@ -364,7 +387,7 @@ export class StreamConnection implements TestConnection, ObserverChannel {
   /** Sends after the peer's CSM (held back until then). */
   #write(pdu: CoapPdu): void {
     if (this.#closed) return;
-    const frame = encodeStreamFrame(pdu);
+    const frame = this.#encode(pdu);
     if (this.#csmSent) this.#transmit(frame, pdu);
     else if (this.#outbox.length < MAX_QUEUED) this.#outbox.push({ frame, pdu });
   }
@@ -372,12 +395,12 @@ export class StreamConnection implements TestConnection, ObserverChannel {
   /** Sends at once, CSM or not: the peer's own CSM, and Release/Abort from faults. */
   #writeNow(pdu: CoapPdu): void {
     if (this.#closed) return;
-    this.#transmit(encodeStreamFrame(pdu), pdu);
+    this.#transmit(this.#encode(pdu), pdu);
   }
 
   #transmit(frame: Uint8Array, pdu: CoapPdu): void {
-    if (this.#socket.destroyed || this.#socket.writableEnded) return;
-    this.#socket.write(frame);
+    if (!this.#wire.writable) return;
+    this.#wire.write(frame);
     const log = this.#context.log;
     if (log.has('sent')) {
       const sent: SentPdu = { ...pdu, size: frame.length, destination: this.remote, transport: this.transport };

@@ -11,10 +11,13 @@ import type { NotifyType, TestHandler, TestResource } from './test-resource';
  * A transport the test peer serves: `'udp'` (`coap://`, RFC 7252), `'tcp'` (`coap+tcp://`) and `'tls'`
  * (`coaps+tcp://`, both RFC 8323).
  */
-export type TestTransport = 'udp' | 'tcp' | 'tls';
+export type TestTransport = 'udp' | 'tcp' | 'tls' | 'unix-dgram' | 'unix-stream' | 'ws' | 'wss';
 
-/** A stream transport of the test peer (RFC 8323). */
-export type TestStreamTransport = 'tcp' | 'tls';
+/**
+ * A stream transport of the test peer (RFC 8323): TCP, TLS, or the TCP framing on a Unix stream socket
+ * (`'unix-stream'`, `coap+tcp://%2Fpath`, libcoap `-U coap+tcp -A path`).
+ */
+export type TestStreamTransport = 'tcp' | 'tls' | 'unix-stream' | 'ws' | 'wss';
 
 /** Credentials of the peer's TLS listener: PSK, certificates, or both (then TLS 1.2 with either kind of suite). */
 export interface TestTlsOptions {
@@ -55,8 +58,20 @@ export interface TestPeerOptions {
   readonly tcpPort?: number;
   /** TLS port (with `'tls'` in `transports`); 0 picks a free one. @defaultValue 0 */
   readonly tlsPort?: number;
-  /** Credentials of the TLS listener; required with `'tls'` in `transports`. */
+  /** WebSocket port (with `'ws'` in `transports`, `coap+ws://`, RFC 8323 §4); 0 picks a free one. @defaultValue 0 */
+  readonly wsPort?: number;
+  /** Secure WebSocket port (with `'wss'` in `transports`, `coaps+ws://`); 0 picks a free one. @defaultValue 0 */
+  readonly wssPort?: number;
+  /** Credentials of the TLS listener, and of the WSS one; required with `'tls'` or `'wss'` in `transports`. */
   readonly tls?: TestTlsOptions;
+  /**
+   * Socket path of the Unix datagram listener (with `'unix-dgram'` in `transports`, `coap://%2Fpath`; needs the
+   * optional `unix-dgram` package). A path in use is refused; a stale socket file is replaced; the path is removed
+   * on close. @defaultValue a generated short path in `/tmp`
+   */
+  readonly unixPath?: string;
+  /** Socket path of the Unix stream listener (with `'unix-stream'` in `transports`, `coap+tcp://%2Fpath`). @defaultValue a generated short path in `/tmp` */
+  readonly unixStreamPath?: string;
   /**
    * TCP/TLS: the Max-Message-Size the peer advertises in its CSM (RFC 8323 §5.3.1), in bytes. A client frame
    * larger than this is answered with Abort.
@@ -220,6 +235,8 @@ export interface TestConnection {
   abort(diagnostic?: string, badCsmOption?: number): void;
   /** Destroys the socket at once, without Release or Abort. */
   drop(): void;
+  /** Closes cleanly without Release: FIN, or over WebSockets a close frame (1000). */
+  close(): void;
   /** Sends a Ping (7.02, Custody when asked); resolves with the Pong, rejects if the connection closes first. */
   ping(custody?: boolean): Promise<CoapPdu>;
 }
@@ -242,8 +259,10 @@ export interface TestPeerEvents {
 export interface TestPeer {
   /** Where it listens: the UDP port, or the first transport's when UDP is not served. */
   readonly address: { readonly host: LoopbackHost; readonly port: number };
-  /** The port of each transport served. */
+  /** The port of each transport served (0 for the Unix ones: see `paths`). */
   readonly ports: { readonly [T in TestTransport]?: number };
+  /** The socket path of each Unix transport served. */
+  readonly paths: { readonly 'unix-dgram'?: string; readonly 'unix-stream'?: string };
   /** Open TCP and TLS connections, oldest first. */
   readonly connections: readonly TestConnection[];
   /** Received messages, oldest first; the last `logSize` are kept. */

@@ -18,6 +18,7 @@ import { Block1Assembler } from './block1-assembler';
 import { assertLoopback, formatAuthority, type LoopbackHost } from './loopback';
 import { seededRandom } from './seeded-random';
 import { StreamListener } from './stream-listener';
+import { WsListener } from './ws-listener';
 import type { StreamConnection, StreamContext } from './stream-connection';
 import type {
   ReceivedPdu,
@@ -38,6 +39,8 @@ import { PeerTimers } from './test-peer-timers';
 import { ResponseCode } from '../codec/pdu';
 import { normalizePath, type TestHandler, type TestResource } from './test-resource';
 import { UdpListener } from './udp-listener';
+import { UnixDatagramSocket } from './unix-dgram-listener';
+import { defaultLocalPath } from '../transport/unix-path';
 
 export type {
   ReceivedPdu,
@@ -84,14 +87,14 @@ export async function startTestPeer(options: TestPeerOptions = {}): Promise<Test
   return peer;
 }
 
-const SCHEMES: { readonly [T in TestTransport]: string } = { udp: 'coap', tcp: 'coap+tcp', tls: 'coaps+tcp' };
+const SCHEMES: { readonly [T in TestTransport]: string } = { udp: 'coap', tcp: 'coap+tcp', tls: 'coaps+tcp', 'unix-dgram': 'coap', 'unix-stream': 'coap+tcp', ws: 'coap+ws', wss: 'coaps+ws' };
 
 /** The transports served, checked. */
 function transportsOf(options: TestPeerOptions): TestTransport[] {
   const transports = options.transports ?? ['udp'];
   if (transports.length === 0) throw new CoapArgumentError('the test peer needs at least one transport', { field: 'transports' });
   for (const transport of transports) {
-    if (!(transport in SCHEMES)) throw new CoapArgumentError(`unknown test peer transport '${String(transport)}' (udp, tcp or tls)`, { field: 'transports' });
+    if (!(transport in SCHEMES)) throw new CoapArgumentError(`unknown test peer transport '${String(transport)}' (udp, tcp, tls, unix-dgram, unix-stream, ws or wss)`, { field: 'transports' });
   }
   return [...new Set(transports)];
 }
@@ -99,6 +102,7 @@ function transportsOf(options: TestPeerOptions): TestTransport[] {
 class CoapTestPeer implements TestPeer {
   address: { host: LoopbackHost; port: number };
   readonly ports: { [T in TestTransport]?: number } = {};
+  readonly paths: { 'unix-dgram'?: string; 'unix-stream'?: string } = {};
 
   readonly #host: LoopbackHost;
   readonly #transports: TestTransport[];
@@ -110,7 +114,9 @@ class CoapTestPeer implements TestPeer {
   readonly #streamFaults = new StreamFaults();
   readonly #resources: ResourceServer;
   readonly #udp: UdpListener | undefined;
-  readonly #streams: StreamListener[] = [];
+  /** The Unix datagram listener: the UDP listener's message layer on a socket path. */
+  readonly #unixDgram: UdpListener | undefined;
+  readonly #streams: (StreamListener | WsListener)[] = [];
   #connectionIds = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -131,18 +137,19 @@ class CoapTestPeer implements TestPeer {
     const isClosed = (): boolean => this.#closed;
     this.#resources = new ResourceServer({ maxBlock2Szx, maxBlock1Szx, block1: this.#block1, observers: this.#observers, faults: this.#faults, isClosed });
     const shared = { log: this.#log, timers: this.#timers, resources: this.#resources, observers: this.#observers, faults: this.#faults, isClosed };
-    if (this.#transports.includes('udp')) {
-      this.#udp = new UdpListener(
-        { ...shared, host },
-        {
-          notifyType: options.notifyType ?? 'NON',
-          confirmableEvery: options.confirmableEvery ?? 0,
-          ackTimeout: options.ackTimeout ?? 2000,
-          maxRetransmit: options.maxRetransmit ?? 4,
-          dedupLifetime: options.dedupLifetime ?? 247_000,
-          firstMessageId,
-        },
-      );
+    const datagramOptions = {
+      notifyType: options.notifyType ?? 'NON',
+      confirmableEvery: options.confirmableEvery ?? 0,
+      ackTimeout: options.ackTimeout ?? 2000,
+      maxRetransmit: options.maxRetransmit ?? 4,
+      dedupLifetime: options.dedupLifetime ?? 247_000,
+      firstMessageId,
+    } as const;
+    if (this.#transports.includes('udp')) this.#udp = new UdpListener({ ...shared, host }, datagramOptions);
+    if (this.#transports.includes('unix-dgram')) {
+      const path = options.unixPath ?? defaultLocalPath();
+      this.#unixDgram = new UdpListener({ ...shared, host }, { ...datagramOptions, unix: new UnixDatagramSocket(path) });
+      this.paths['unix-dgram'] = path;
     }
     const streamContext: StreamContext = {
       ...shared,
@@ -156,8 +163,10 @@ class CoapTestPeer implements TestPeer {
       onDisconnect: (connection: StreamConnection) => this.#log.emit('disconnect', connection),
     };
     for (const transport of this.#transports) {
-      if (transport !== 'udp') this.#streams.push(new StreamListener(transport, streamContext, options.tls, hooks));
+      if (transport === 'ws' || transport === 'wss') this.#streams.push(new WsListener(transport, streamContext, options.tls, hooks));
+      else if (transport !== 'udp' && transport !== 'unix-dgram') this.#streams.push(new StreamListener(transport, streamContext, options.tls, hooks));
     }
+    if (this.#transports.includes('unix-stream')) this.paths['unix-stream'] = options.unixStreamPath ?? defaultLocalPath();
     if (options.streamFault !== undefined) this.#streamFaults.set(options.streamFault);
     for (const resource of options.resources ?? []) this.addResource(resource);
   }
@@ -168,7 +177,13 @@ class CoapTestPeer implements TestPeer {
       for (const transport of this.#transports) {
         let port: number;
         if (transport === 'udp') port = await (this.#udp as UdpListener).bind(options.port ?? 0);
-        else port = await (this.#streams.find((listener) => listener.transport === transport) as StreamListener).listen(this.#host, (transport === 'tcp' ? options.tcpPort : options.tlsPort) ?? 0);
+        else if (transport === 'unix-dgram') port = await (this.#unixDgram as UdpListener).bind(0);
+        else if (transport === 'unix-stream') port = await (this.#streams.find((listener) => listener.transport === transport) as StreamListener).listenPath(this.paths['unix-stream']!);
+        else {
+          const listener = this.#streams.find((candidate) => candidate.transport === transport) as StreamListener | WsListener;
+          const ports: { readonly [T in TestTransport]?: number } = { tcp: options.tcpPort, tls: options.tlsPort, ws: options.wsPort, wss: options.wssPort };
+          port = await listener.listen(this.#host, ports[transport] ?? 0);
+        }
         this.ports[transport] = port;
       }
     } catch (error) {
@@ -191,6 +206,13 @@ class CoapTestPeer implements TestPeer {
   }
 
   uri(path = '/', transport: TestTransport = this.#transports[0]): string {
+    const resource = path.startsWith('/') ? path : '/' + path;
+    // libcoap's form of a Unix socket as a URI host: the percent-encoded path (coap://%2Ftmp%2Fs/res).
+    if (transport === 'unix-dgram' || transport === 'unix-stream') {
+      const socketPath = this.paths[transport];
+      if (socketPath === undefined) throw new CoapArgumentError(`the test peer does not serve ${transport}`, { field: 'transport' });
+      return `${SCHEMES[transport]}://${encodeURIComponent(socketPath)}${resource}`;
+    }
     const port = this.ports[transport];
     if (port === undefined) throw new CoapArgumentError(`the test peer does not serve ${transport}`, { field: 'transport' });
     return `${SCHEMES[transport]}://${formatAuthority(this.#host, port)}${path.startsWith('/') ? path : '/' + path}`;
@@ -260,6 +282,7 @@ class CoapTestPeer implements TestPeer {
     this.#block1.clear();
     const closing: Promise<void>[] = [];
     if (this.#udp !== undefined) closing.push(this.#udp.close());
+    if (this.#unixDgram !== undefined) closing.push(this.#unixDgram.close());
     for (const listener of this.#streams) closing.push(listener.close());
     this.#closing = Promise.all(closing).then(() => undefined);
     return this.#closing;

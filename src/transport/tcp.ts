@@ -7,9 +7,10 @@
  */
 import { connect, isIP, type Socket } from 'node:net';
 import { EMPTY, Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
-import { CoapArgumentError, CoapTransportError, type CoapError, type IpPeerAddress, type PeerAddress } from '../errors';
-import { formatPeer } from '../peer-address';
+import { CoapArgumentError, CoapTransportError, type CoapError, type PeerAddress } from '../errors';
+import { formatPeer, isUnixPeer } from '../peer-address';
 import type { Transport, TransportEvent, TransportFactory } from './transport';
+import { checkUnixPath } from './unix-path';
 
 /** Where and how to connect. */
 export interface TcpTransportOptions {
@@ -27,6 +28,20 @@ export interface TcpTransportOptions {
    * How long connecting may take, in milliseconds, before the factory errors with `CoapTransportError`
    * reason `'connect-timeout'` (the system's own limit is often two minutes). @defaultValue 10000
    */
+  readonly connectTimeout?: number;
+  /** Scheduler of the connect timeout. @defaultValue `asyncScheduler` */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * CoAP over TCP framing on a Unix-domain stream socket (libcoap `coap-server -U coap+tcp -A path`): the same
+ * transport with a socket path instead of host and port. The client socket is unnamed (node:net cannot bind a
+ * client path, and a stream server needs none to answer), so there is no local path to clean up.
+ */
+export interface TcpUnixTransportOptions {
+  /** The server's socket path, e.g. `/tmp/server.sock`. */
+  readonly path: string;
+  /** As {@link TcpTransportOptions.connectTimeout}. @defaultValue 10000 */
   readonly connectTimeout?: number;
   /** Scheduler of the connect timeout. @defaultValue `asyncScheduler` */
   readonly scheduler?: SchedulerLike;
@@ -58,7 +73,8 @@ const CLOSE_GRACE = 500;
  *
  * Throws `CoapArgumentError` at once for bad options.
  */
-export function tcpTransport(options: TcpTransportOptions): TransportFactory {
+export function tcpTransport(options: TcpTransportOptions | TcpUnixTransportOptions): TransportFactory {
+  if (options !== null && typeof options === 'object' && 'path' in options && options.path !== undefined) return unixStreamTransport(options);
   const checked = checkStreamOptions(options, 'tcpTransport');
   const connectTimeout = positiveDuration(options.connectTimeout, 10000, 'connectTimeout');
   const scheduler = options.scheduler ?? asyncScheduler;
@@ -76,6 +92,24 @@ export function tcpTransport(options: TcpTransportOptions): TransportFactory {
       connection.attach(socket);
       connection.deadline(scheduler, connectTimeout, () =>
         new CoapTransportError(`connecting to ${formatPeer(connection.remote)} timed out after ${connectTimeout} ms`, { reason: 'connect-timeout', peer: connection.remote }),
+      );
+      socket.once('connect', () => connection.open());
+      return () => connection.close();
+    });
+}
+
+/** {@link tcpTransport} on a Unix-domain stream socket: `connect({ path })`, the rest as over TCP. */
+function unixStreamTransport(options: TcpUnixTransportOptions): TransportFactory {
+  const path = checkUnixPath(options.path, 'path');
+  const connectTimeout = positiveDuration(options.connectTimeout, 10000, 'connectTimeout');
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return () =>
+    new Observable<Transport>((subscriber) => {
+      const connection = new StreamConnection(subscriber, { path }, describeSocketError);
+      const socket = connect({ path });
+      connection.attach(socket);
+      connection.deadline(scheduler, connectTimeout, () =>
+        new CoapTransportError(`connecting to ${path} timed out after ${connectTimeout} ms`, { reason: 'connect-timeout', peer: connection.remote }),
       );
       socket.once('connect', () => connection.open());
       return () => connection.close();
@@ -118,8 +152,14 @@ export function positiveDuration(value: unknown, fallback: number, field: string
   return value;
 }
 
+/** What an error describer reads of a connection: the peer, and the socket while it lives (tcp, tls, wss). */
+export interface SocketHolder {
+  readonly remote: PeerAddress;
+  readonly socket: Socket | undefined;
+}
+
 /** Turns a socket error into the error the factory fails with; `opened` says whether the transport was emitted. */
-export type SocketErrorDescriber = (error: NodeJS.ErrnoException, connection: StreamConnection, opened: boolean) => CoapError;
+export type SocketErrorDescriber = (error: NodeJS.ErrnoException, connection: SocketHolder, opened: boolean) => CoapError;
 
 const REASONS: Readonly<Record<string, StreamFailureReason>> = {
   ECONNREFUSED: 'refused',
@@ -149,7 +189,7 @@ export function syscallCodeOf(error: NodeJS.ErrnoException): string | undefined 
 }
 
 /** @internal The failure of a plain socket (TCP, or TLS below the handshake). */
-export function describeSocketError(error: NodeJS.ErrnoException, connection: StreamConnection, opened: boolean): CoapError {
+export function describeSocketError(error: NodeJS.ErrnoException, connection: SocketHolder, opened: boolean): CoapError {
   const code = syscallCodeOf(error);
   const reason = (code !== undefined ? REASONS[code] : undefined) ?? 'error';
   const peer = connection.remote;
@@ -157,7 +197,9 @@ export function describeSocketError(error: NodeJS.ErrnoException, connection: St
   let text: string;
   if (reason === 'refused') text = `nothing listens on ${where} (connection refused)`;
   else if (reason === 'reset') text = `${where} reset the connection${opened ? '' : ' while connecting'} (${code})`;
-  else if (reason === 'resolve-failed') text = `cannot resolve ${peer.host} (${code})`;
+  else if (reason === 'resolve-failed') text = `cannot resolve ${isUnixPeer(peer) ? peer.path : peer.host} (${code})`;
+  // A Unix socket path without a listener: the file is missing (ENOENT) or stale (ECONNREFUSED, above).
+  else if (code === 'ENOENT' && isUnixPeer(peer)) return new CoapTransportError(`nothing listens on ${where} (no such socket)`, { reason: 'refused', syscallCode: code, peer, cause: error });
   else if (reason === 'bind-failed') text = `cannot bind the local side of the connection to ${where} (${code})`;
   else text = `the connection to ${where} failed: ${code ?? error.message}`;
   return new CoapTransportError(text, { reason, syscallCode: code, peer, cause: error });
@@ -179,8 +221,8 @@ export class StreamConnection implements Transport {
   readonly reliable = true;
   readonly framing = 'stream' as const;
   events$: Observable<TransportEvent> = EMPTY;
-  local: IpPeerAddress = { host: '', port: 0 };
-  remote: IpPeerAddress;
+  local: PeerAddress = { host: '', port: 0 };
+  remote: PeerAddress;
   readonly #subscriber: Subscriber<Transport>;
   readonly #describe: SocketErrorDescriber;
   #socket: Socket | undefined;
@@ -194,7 +236,7 @@ export class StreamConnection implements Transport {
   #pendingBytes = 0;
   #deadline: Subscription | undefined;
 
-  constructor(subscriber: Subscriber<Transport>, remote: IpPeerAddress, describe: SocketErrorDescriber) {
+  constructor(subscriber: Subscriber<Transport>, remote: PeerAddress, describe: SocketErrorDescriber) {
     this.#subscriber = subscriber;
     this.remote = remote;
     this.#describe = describe;
@@ -238,8 +280,12 @@ export class StreamConnection implements Transport {
     this.#cancelDeadline();
     this.#state = OPEN;
     if (events$ !== undefined) this.events$ = events$;
-    this.local = { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-    if (socket.remoteAddress !== undefined) this.remote = { host: socket.remoteAddress, port: socket.remotePort ?? this.remote.port };
+    // A Unix stream client is unnamed: its local side is the empty path.
+    if (isUnixPeer(this.remote)) this.local = { path: '' };
+    else {
+      this.local = { host: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+      if (socket.remoteAddress !== undefined) this.remote = { host: socket.remoteAddress, port: socket.remotePort ?? this.remote.port };
+    }
     // Read from now on, even before frames$ is subscribed: a FIN is only seen by a reading socket.
     socket.on('data', this.#onData);
     this.#subscriber.next(this);

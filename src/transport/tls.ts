@@ -22,8 +22,9 @@ import {
   syscallCodeOf,
   StreamConnection,
   type SocketErrorDescriber,
+  type SocketHolder,
 } from './tcp';
-import { excusedErrors, parseAnchors, readPkiMaterials, verifyServer, type VerificationRules } from './tls-verify';
+import { readPkiMaterials, verificationRules, verifyServer, type CertificateFailure, type VerificationRules } from './tls-verify';
 import type { Transport, TransportEvent, TransportFactory } from './transport';
 
 /**
@@ -130,10 +131,91 @@ export function tlsTransport(options: TlsTransportOptions): TransportFactory {
   const { host, port, family, localAddress, localPort } = checkStreamOptions(options, 'tlsTransport');
   const scheduler = options.scheduler ?? asyncScheduler;
   const handshakeTimeout = positiveDuration(options.handshakeTimeout, 10000, 'handshakeTimeout');
+  const client = prepareTlsClient(options, host, port, 'TLS');
+
+  return () =>
+    new Observable<Transport>((subscriber) => {
+      const handshake: TlsHandshakeState = { tcpConnected: false, hintRejected: undefined };
+      let tlsOptions: ConnectionOptions;
+      try {
+        tlsOptions = client.connectOptions(handshake, [COAP_ALPN]);
+      } catch (error) {
+        subscriber.error(error);
+        return undefined;
+      }
+      const connection = new StreamConnection(subscriber, { host, port }, client.describe(handshake));
+      // tls.connect passes the socket.connect() options (family, noDelay) on to node:net.
+      const connectOptions: ConnectionOptions & { family?: 4 | 6; noDelay?: boolean; localAddress?: string; localPort?: number } = {
+        ...tlsOptions,
+        host,
+        port,
+        family,
+        localAddress,
+        localPort,
+        noDelay: true,
+      };
+      let socket: TLSSocket;
+      try {
+        socket = connect(connectOptions);
+      } catch (error) {
+        subscriber.error(new CoapTlsError('handshake-failed', `cannot start a TLS connection to ${formatPeer({ host, port })}`, { peer: { host, port }, cause: error }));
+        return undefined;
+      }
+      connection.attach(socket);
+      socket.once('connect', () => {
+        handshake.tcpConnected = true;
+      });
+      connection.deadline(scheduler, handshakeTimeout, () => {
+        const where = formatPeer(connection.remote);
+        return new CoapTlsError(
+          'handshake-timeout',
+          handshake.tcpConnected
+            ? `the TLS handshake with ${where} did not finish within ${handshakeTimeout} ms`
+            : `no TCP connection to ${where} within ${handshakeTimeout} ms (the TLS handshake did not start)`,
+          { peer: connection.remote },
+        );
+      });
+      socket.once('secureConnect', () => {
+        if (connection.done) return;
+        const failure = client.check(socket, scheduler.now(), formatPeer({ host: socket.remoteAddress ?? host, port }));
+        if (failure !== undefined) {
+          connection.fail(new CoapTlsError(failure.reason, failure.message, { peer: connection.remote, cause: failure.cause }));
+          return;
+        }
+        connection.open(client.warning);
+      });
+      return () => connection.close();
+    });
+}
+
+/** @internal The TLS credentials of a client (tls, and wss in `websocket-node.ts`). */
+export type TlsClientOptions = Pick<TlsTransportOptions, 'psk' | 'pki' | 'rootCas' | 'pskCipherSuites'>;
+
+/** @internal What a TLS client needs per connection, prepared once per factory (shared by tls and wss). */
+export interface TlsClient {
+  readonly mode: 'psk' | 'pki';
+  /** The warning event when `verifyPeerCert: false` switched the checks off. */
+  readonly warning: Observable<TransportEvent> | undefined;
+  /**
+   * The `tls.connect` options of one connection (SNI, ALPN, the context, the PSK callback; Node's own checks off,
+   * {@link TlsClient.check} does them). Reads the certificate files on first use: throws `CoapArgumentError`.
+   */
+  connectOptions(handshake: TlsHandshakeState, alpn: readonly string[] | undefined): ConnectionOptions;
+  /** After 'secureConnect': undefined when the server is who it should be, else why not. */
+  check(socket: TLSSocket, now: number, where: string): CertificateFailure | undefined;
+  /** Maps the socket errors of one connection to typed ones. */
+  describe(handshake: TlsHandshakeState): SocketErrorDescriber;
+}
+
+/**
+ * @internal Checks TLS credentials (throws `CoapArgumentError`) and prepares what each connection takes.
+ * `what` names the protocol in messages (`'TLS'`, `'WSS'`).
+ */
+export function prepareTlsClient(options: TlsClientOptions, host: string, port: number, what: string): TlsClient {
   const rootCas = checkRootCas(options.rootCas);
   const hostIsIp = isIP(stripZone(host)) !== 0;
   if (options.psk !== undefined && options.pki !== undefined) {
-    throw new CoapArgumentError('a TLS session takes psk or pki credentials, not both', { field: 'pki' });
+    throw new CoapArgumentError(`a ${what} session takes psk or pki credentials, not both`, { field: 'pki' });
   }
   const psk = options.psk === undefined ? undefined : checkPsk(options.psk);
   const pki = options.pki ?? {};
@@ -145,7 +227,7 @@ export function tlsTransport(options: TlsTransportOptions): TransportFactory {
     psk === undefined && !verifyPeerCert
       ? of<TransportEvent>({
           type: 'warning',
-          message: `certificate checks are off (verifyPeerCert: false): the identity of the TLS server ${formatPeer({ host, port })} is not verified`,
+          message: `certificate checks are off (verifyPeerCert: false): the identity of the ${what} server ${formatPeer({ host, port })} is not verified`,
         })
       : undefined;
 
@@ -179,90 +261,40 @@ export function tlsTransport(options: TlsTransportOptions): TransportFactory {
         field: 'pki.pkiKey',
       });
     }
-    const allowSelfSigned = pki.allowSelfSigned === true && !(pki.checkCommonCa !== false && pki.pkiKey?.caFile !== undefined);
-    let anchors: ReturnType<typeof parseAnchors> | undefined;
-    setup = {
-      secureContext,
-      rules: {
-        verifyPeerCert,
-        allowSelfSigned,
-        allowExpiredCerts: pki.allowExpiredCerts === true,
-        excused: excusedErrors(pki, allowSelfSigned),
-        maxDepth: pki.certChainValidation === false ? undefined : (pki.certChainVerifyDepth ?? 10),
-        identity: pki.clientSni ?? host,
-        validateCn: pki.validateCn,
-        anchors: () => (anchors ??= parseAnchors(materials.ca)),
-      },
-    };
+    setup = { secureContext, rules: verificationRules(pki, materials, host) };
     return setup;
   };
   const hasClientCert = psk === undefined && pki.pkiKey?.publicCert !== undefined;
+  const mode = psk === undefined ? 'pki' : 'psk';
 
-  return () =>
-    new Observable<Transport>((subscriber) => {
-      let prepared: Setup;
-      try {
-        prepared = prepare();
-      } catch (error) {
-        subscriber.error(error);
-        return undefined;
-      }
-      const handshake: HandshakeState = { tcpConnected: false, hintRejected: undefined };
-      const describe = describeTlsError(psk === undefined ? 'pki' : 'psk', hasClientCert, handshake);
-      const connection = new StreamConnection(subscriber, { host, port }, describe);
-      // tls.connect passes the socket.connect() options (family, noDelay) on to node:net.
-      const connectOptions: ConnectionOptions & { family?: 4 | 6; noDelay?: boolean; localAddress?: string; localPort?: number } = {
-        host,
-        port,
-        family,
-        localAddress,
-        localPort,
-        noDelay: true,
+  return {
+    mode,
+    warning,
+    connectOptions(handshake, alpn) {
+      const prepared = prepare();
+      const connectOptions: ConnectionOptions = {
         servername,
-        ALPNProtocols: [COAP_ALPN],
         secureContext: prepared.secureContext,
-        // The checks run in verifyServer once the handshake is done; until then nothing is emitted or read.
+        // The checks run in check() once the handshake is done; until then nothing is emitted or read.
         rejectUnauthorized: false,
-        // Node's name check would fail a certificate-less PSK handshake; verifyServer checks names itself.
+        // Node's name check would fail a certificate-less PSK handshake; check() checks names itself.
         checkServerIdentity: () => undefined,
       };
+      if (alpn !== undefined) connectOptions.ALPNProtocols = [...alpn];
       if (psk !== undefined) connectOptions.pskCallback = pskCallback(psk, handshake);
-      let socket: TLSSocket;
-      try {
-        socket = connect(connectOptions);
-      } catch (error) {
-        subscriber.error(new CoapTlsError('handshake-failed', `cannot start a TLS connection to ${formatPeer({ host, port })}`, { peer: { host, port }, cause: error }));
-        return undefined;
-      }
-      connection.attach(socket);
-      socket.once('connect', () => {
-        handshake.tcpConnected = true;
-      });
-      connection.deadline(scheduler, handshakeTimeout, () => {
-        const where = formatPeer(connection.remote);
-        return new CoapTlsError(
-          'handshake-timeout',
-          handshake.tcpConnected
-            ? `the TLS handshake with ${where} did not finish within ${handshakeTimeout} ms`
-            : `no TCP connection to ${where} within ${handshakeTimeout} ms (the TLS handshake did not start)`,
-          { peer: connection.remote },
-        );
-      });
-      socket.once('secureConnect', () => {
-        if (connection.done) return;
-        const where = formatPeer({ host: socket.remoteAddress ?? host, port });
-        const failure = psk !== undefined ? checkPskSession(socket, where) : verifyServer(socket, prepared.rules!, scheduler.now(), where);
-        if (failure !== undefined) {
-          connection.fail(new CoapTlsError(failure.reason, failure.message, { peer: connection.remote, cause: failure.cause }));
-          return;
-        }
-        connection.open(warning);
-      });
-      return () => connection.close();
-    });
+      return connectOptions;
+    },
+    check(socket, now, where) {
+      return psk !== undefined ? checkPskSession(socket, where) : verifyServer(socket, prepare().rules!, now, where);
+    },
+    describe(handshake) {
+      return describeTlsError(mode, hasClientCert, handshake);
+    },
+  };
 }
 
-interface HandshakeState {
+/** @internal What one TLS handshake learnt along the way. */
+export interface TlsHandshakeState {
   tcpConnected: boolean;
   /** Why `validateIdentityHint` refused (set by the PSK callback). */
   hintRejected: string | undefined;
@@ -305,7 +337,7 @@ function checkRootCas(value: unknown): TlsRootCas | undefined {
 }
 
 /** Node's PSK callback: the identity hint goes to `validateIdentityHint`, which picks the identity and key. */
-function pskCallback(psk: CheckedPsk, handshake: HandshakeState): (hint: string | null) => { psk: Buffer; identity: string } | null {
+function pskCallback(psk: CheckedPsk, handshake: TlsHandshakeState): (hint: string | null) => { psk: Buffer; identity: string } | null {
   return (hint) => {
     const validate = psk.credentials.validateIdentityHint;
     // As with DTLS: no callback for a server that sends no hint (or an empty one).
@@ -348,7 +380,7 @@ function alertName(code: string): string | undefined {
 }
 
 /** Maps a TLS socket's errors to typed ones: alerts and handshake failures to `CoapTlsError`, the rest as on TCP. */
-function describeTlsError(mode: 'psk' | 'pki', hasClientCert: boolean, handshake: HandshakeState): SocketErrorDescriber {
+function describeTlsError(mode: 'psk' | 'pki', hasClientCert: boolean, handshake: TlsHandshakeState): SocketErrorDescriber {
   return (error, connection, opened): CoapError => {
     const code = syscallCodeOf(error) ?? '';
     const peer: PeerAddress = connection.remote;
@@ -386,7 +418,7 @@ function describeTlsError(mode: 'psk' | 'pki', hasClientCert: boolean, handshake
   };
 }
 
-function peerCertificateSeen(connection: StreamConnection): boolean {
+function peerCertificateSeen(connection: SocketHolder): boolean {
   try {
     const cert = (connection.socket as TLSSocket | undefined)?.getPeerCertificate();
     return cert !== undefined && cert !== null && cert.raw !== undefined;
