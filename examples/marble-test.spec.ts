@@ -21,8 +21,8 @@ import {
   encodeUint,
   getOption,
   type CoapPdu,
-} from '../src/index';
-import { createFakeTransport, type FakeReply } from '../src/testing/fake-transport';
+} from 'rxcoap';
+import { createFakeTransport, type FakeReply } from 'rxcoap/testing';
 import { TemperatureService, type TemperatureReading } from './temperature-service';
 
 /** Application logic under test: true while the temperature is above `limit`, emitted on changes only. */

@@ -77,3 +77,17 @@ export function checkKnownKeys(value: Readonly<Record<string, unknown>>, field: 
     if (!known.has(key)) throw new CoapArgumentError(`${field}.${key} is not an option here (known: ${[...known].join(', ')})`, { field: `${field}.${key}` });
   }
 }
+
+/**
+ * Throws unless the back-off fields of `value` (`initialDelay`, `maxDelay`: milliseconds; `maxAttempts`) are
+ * absent or valid: reconnect options and re-registration policies share them.
+ */
+export function checkBackoff(value: Readonly<Record<string, unknown>>, field: string): void {
+  for (const key of ['initialDelay', 'maxDelay'] as const) {
+    const delay = value[key];
+    if (delay !== undefined && (typeof delay !== 'number' || !(delay >= 0) || delay > 0x7fffffff)) {
+      throw invalidArgument(`${field}.${key}`, 'must be a number of milliseconds in 0..2147483647', delay);
+    }
+  }
+  checkOptionalInteger(value.maxAttempts, `${field}.maxAttempts`, 1, 1_000_000);
+}

@@ -6,7 +6,8 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { createPdu, SignalCode, type CoapPdu } from '../../src/codec/pdu';
-import { decodeStreamFrame, encodeStreamFrame, StreamDeframer } from '../../src/codec/stream-codec';
+import { encodeStreamFrame, StreamDeframer } from '../../src/codec/stream-codec';
+import { streamPingContract } from '../../src/testing/transport-contract';
 
 /** One accepted connection. */
 export interface PeerConnection {
@@ -115,22 +116,7 @@ export function ping(mid: number): Uint8Array {
 }
 
 /** The contract's round trip on a byte stream: Ping out, Pong with the same token back, CSMs dropped. */
-export const streamContract = {
-  reliable: true,
-  request: ping,
-  isAnswer(frame: Uint8Array, mid: number): boolean {
-    const pdu = decodeStreamFrame(frame);
-    return pdu.code === SignalCode.Pong && pdu.token.length === 2 && pdu.token[0] === mid >> 8 && pdu.token[1] === (mid & 0xff);
-  },
-  deframe(): (chunk: Uint8Array) => readonly Uint8Array[] {
-    const deframer = new StreamDeframer();
-    return (chunk) =>
-      deframer
-        .push(chunk)
-        .filter((pdu) => pdu.code !== SignalCode.CSM)
-        .map((pdu) => encodeStreamFrame(pdu));
-  },
-};
+export const streamContract = streamPingContract;
 
 /** Splits a byte stream into its messages. */
 export function messagesOf(...chunks: Uint8Array[]): CoapPdu[] {

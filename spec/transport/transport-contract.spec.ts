@@ -1,23 +1,16 @@
 import { asyncScheduler } from 'rxjs';
-import { createPdu, MessageType, Method, ResponseCode } from '../../src/codec/pdu';
-import { decodeDatagram, encodeDatagram } from '../../src/codec/udp-codec';
+import { createPdu, MessageType, ResponseCode } from '../../src/codec/pdu';
 import { reset } from '../../src/message-layer/acknowledge';
 import { createFakeTransport } from '../../src/testing/fake-transport';
 import { startTestPeer, type TestPeer } from '../../src/testing/test-peer';
 import { dtlsPskTransport } from '../../src/transport/dtls/psk';
 import { udpTransport } from '../../src/transport/udp';
 import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
+import { datagramPingContract } from '../../src/testing/transport-contract';
 import { describeTransportContract } from './transport-contract';
 
 /** Datagram framing: a CON GET of `/`, answered by an ACK (or RST) with the same message ID. */
-const datagram = {
-  reliable: false,
-  request: (mid: number) => encodeDatagram(createPdu({ type: MessageType.CON, code: Method.GET, messageId: mid })),
-  isAnswer: (frame: Uint8Array, mid: number) => {
-    const pdu = decodeDatagram(frame);
-    return (pdu.type === MessageType.ACK || pdu.type === MessageType.RST) && pdu.messageId === mid;
-  },
-};
+const datagram = datagramPingContract;
 
 describeTransportContract('fake', async () => ({
   ...datagram,
@@ -71,4 +64,5 @@ it('matches answers by message ID', () => {
   expect(datagram.isAnswer(reset(7), 7)).toBe(true);
   expect(datagram.isAnswer(reset(7), 8)).toBe(false);
   expect(datagram.isAnswer(datagram.request(7), 7)).toBe(false); // a CON is not an answer
+  expect(datagram.isAnswer(Uint8Array.of(0xff), 7)).toBe(false); // nor are bytes that are not CoAP
 });

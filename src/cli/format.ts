@@ -4,7 +4,7 @@
  * stderr line of an error response (`4.04 Not Found: diagnostic`), and the one-line form of a PDU for `-v 7`.
  * Pure functions: `main.ts` decides where the text goes.
  */
-import { contentFormatName, ContentFormat } from '../codec/content-format';
+import { bodyKind, isUtf8Text } from '../codec/body-kind';
 import { parseLinkFormat, formatLinkFormat, type Link } from '../codec/link-format';
 import { optionInfo, optionName, formatOptionValue } from '../codec/option-registry';
 import { SignalCode, codeName, codeToString, messageTypeNames, tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
@@ -13,39 +13,9 @@ import { decodeStreamFrame } from '../codec/stream-codec';
 import { decodeDatagram } from '../codec/udp-codec';
 import { decodeWsMessage } from '../codec/ws-codec';
 
-/** What kind of body a Content-Format holds, for printing. */
-export type BodyKind = 'cbor' | 'json' | 'link-format' | 'text' | 'binary';
+export { bodyKind, isUtf8Text, type BodyKind } from '../codec/body-kind';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * Classifies a Content-Format by its registered media type: `application/cbor`, `+cbor` and `cbor-seq` types
- * are CBOR (not the deflate-coded one); `application/json` and `+json` types are JSON; 40 is link-format;
- * `text/*`, XML and JavaScript are text. No Content-Format: text when the bytes are UTF-8.
- */
-export function bodyKind(contentFormat: number | undefined, payload: Uint8Array): BodyKind {
-  if (contentFormat === undefined) return isUtf8Text(payload) ? 'text' : 'binary';
-  if (contentFormat === ContentFormat.LinkFormat) return 'link-format';
-  const mediaType = contentFormatName(contentFormat);
-  if (mediaType === undefined || mediaType.includes('deflate')) return 'binary';
-  const type = mediaType.split(';')[0];
-  if (type === 'application/cbor' || type === 'application/cbor-seq' || type.endsWith('+cbor') || type.endsWith('+cbor-seq')) return 'cbor';
-  if (type === 'application/json' || type.endsWith('+json')) return 'json';
-  if (type.startsWith('text/') || type.endsWith('/xml') || type.endsWith('+xml') || type === 'application/javascript') return 'text';
-  return 'binary';
-}
-
-/** True for UTF-8 without control characters other than tab, CR and LF. */
-export function isUtf8Text(bytes: Uint8Array): boolean {
-  if (bytes.length === 0) return true;
-  let text: string;
-  try {
-    text = strictUtf8.decode(bytes);
-  } catch {
-    return false;
-  }
-  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text);
-}
 
 /** A link-format document, one link per line (a TTY view of `/.well-known/core`). */
 function prettyLinks(links: readonly Link[]): string {

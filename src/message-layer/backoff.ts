@@ -11,3 +11,11 @@ import type { TransmissionParameters } from './transmission-params';
 export function initialTimeout(params: Pick<TransmissionParameters, 'ackTimeout' | 'ackRandomFactor'>, random: () => number): number {
   return params.ackTimeout * (1 + random() * (params.ackRandomFactor - 1));
 }
+
+/**
+ * The delay before attempt `attempt` (1, 2, ...) of something tried again with exponential back-off: `initialDelay`,
+ * doubled per attempt, at most `maxDelay` (reconnects, re-registrations). In milliseconds.
+ */
+export function exponentialBackoff(attempt: number, initialDelay: number, maxDelay: number): number {
+  return Math.min(initialDelay * 2 ** (attempt - 1), maxDelay);
+}

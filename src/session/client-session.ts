@@ -4,7 +4,7 @@
  * with a fresh token, and unsubscribing cancels it.
  */
 import { BehaviorSubject, defer, EMPTY, map, Observable, of, ReplaySubject, Subject, take, type SchedulerLike, type Subscriber, type Subscription, type TeardownLogic } from 'rxjs';
-import { CoapSessionClosedError } from '../errors';
+import { CoapArgumentError, CoapSessionClosedError } from '../errors';
 import { tokenToHex, type MethodName } from '../codec/pdu';
 import type { TokenGenerator } from '../exchange/token';
 import { observeExchange, type LiveObservation } from '../exchange/observe';
@@ -12,8 +12,10 @@ import type { RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
 import { blockwiseRequest, completeBlock2Body, sendsAsIs, type BlockwiseOptions } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
+import { multicastRequest } from '../exchange/multicast';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
+import { exponentialBackoff } from '../message-layer/backoff';
 import type { TransportFactory } from '../transport/transport';
 import { createStack, maxPduSizeBeforeConnect, type FailureWatcher, type Stack } from './pipeline';
 import { SessionRequest, toResponse } from './session-request';
@@ -53,6 +55,8 @@ export interface SessionConfig {
   readonly maxBlockSize: number;
   readonly maxBodySize: number;
   readonly logger: CoapLogger | undefined;
+  /** The server is a multicast group (RFC 7252 §8): NON requests that collect answers for `leisure` + ACK_TIMEOUT. */
+  readonly multicast?: { readonly leisure: number };
   readonly onClosed: (session: ClientSession) => void;
 }
 
@@ -121,6 +125,8 @@ export class ClientSession {
   #observations: Map<string, Observable<CoapResponse>> | undefined;
   #liveObservations: Set<LiveObservation> | undefined;
   #detached: Set<Subscription> | undefined;
+  /** Multicast only: the TTL / hop limit requests leave with (libcoap's default 1) and the open transport to set it on. */
+  #multicast: { hops: number; transport: import('../transport/transport').Transport | undefined } | undefined;
 
   /**
    * The connection's state, the current one first: `'idle'` (not connected yet, or lost without `reconnect`: the
@@ -186,6 +192,7 @@ export class ClientSession {
   }
 
   #request(init: RequestInit, method: RequestInit['method'], path: string | undefined): Observable<CoapResponse> {
+    if (this.#config.multicast !== undefined) return this.#multicastRequest(init, method, path);
     return new Observable<CoapResponse>((subscriber) => {
       const request = buildRequest(init, this.#config, method, path);
       if (this.#stack !== undefined) return this.#runRequest(this.#stack, request, init, subscriber);
@@ -207,6 +214,39 @@ export class ClientSession {
       );
       return undefined;
     });
+  }
+
+  /**
+   * RFC 7252 §8: a NON to the group; every member's answer is emitted (its `remote` says which member) until
+   * leisure plus ACK_TIMEOUT has passed, then the Observable completes. No block-wise follow-up: each answer is
+   * emitted as it came (RFC 7959 §2.8 continues a transfer by unicast, to one member).
+   */
+  #multicastRequest(init: RequestInit, method: RequestInit['method'], path: string | undefined): Observable<CoapResponse> {
+    return defer(() => {
+      if ((init as { confirmable?: unknown } | null)?.confirmable === true) {
+        throw new CoapArgumentError('a multicast request is sent as NON only (RFC 7252 §8.1): leave confirmable out or set it to false', { field: 'confirmable' });
+      }
+      const request = buildRequest(init, this.#config, method, path);
+      const window = this.#config.multicast!.leisure + this.#config.params.ackTimeout;
+      return this.#onStack((stack) => multicastRequest(stack, request, window));
+    });
+  }
+
+  /**
+   * Sets the TTL (IPv4) or hop limit (IPv6) of this multicast session's requests (libcoap `coap_mcast_set_hops`):
+   * 0..255, 1 by default (the local link). Returns false when it cannot: the session is not multicast, or the
+   * socket refused. Set before the first request, it applies when the socket opens. Throws
+   * {@link CoapArgumentError} for a value that is no integer in 0..255.
+   */
+  setMcastHops(hops: number): boolean {
+    if (typeof hops !== 'number' || !Number.isInteger(hops) || hops < 0 || hops > 255) {
+      throw new CoapArgumentError(`hops must be an integer in 0..255, got ${String(hops)}`, { field: 'hops' });
+    }
+    if (this.#config.multicast === undefined || this.#closed) return false;
+    const multicast = (this.#multicast ??= { hops: 1, transport: undefined });
+    if (multicast.transport !== undefined && multicast.transport.setMulticastHops?.(hops) !== true) return false;
+    multicast.hops = hops;
+    return true;
   }
 
   #runRequest(stack: Stack, request: RequestTemplate, init: RequestInit, subscriber: Subscriber<CoapResponse>): TeardownLogic {
@@ -271,6 +311,7 @@ export class ClientSession {
   observe(init: ObserveInit & { readonly path?: string; readonly uri?: string }): Observable<CoapResponse>;
   observe(pathOrInit: string | (ObserveInit & { readonly path?: string; readonly uri?: string }), init: ObserveInit = {}): Observable<CoapResponse> {
     return defer(() => {
+      if (this.#config.multicast !== undefined) throw new CoapArgumentError('observing a multicast group is not supported: observe each member by unicast', { field: 'session' });
       checkObserveInit(typeof pathOrInit === 'string' ? init : pathOrInit);
       const full = typeof pathOrInit === 'string' ? { ...init, path: pathOrInit } : pathOrInit;
       const request = buildRequest(full, this.#config);
@@ -309,6 +350,12 @@ export class ClientSession {
 
   /** CoAP ping (empty CON answered by RST, RFC 7252 §4.3): emits the round trip in milliseconds. */
   ping(): Observable<number> {
+    if (this.#config.multicast !== undefined) {
+      // RFC 7252 §8.1: multicast carries NON only; a ping is an empty CON.
+      return defer(() => {
+        throw new CoapArgumentError('a CoAP ping is an empty CON, which a multicast group cannot take (RFC 7252 §8.1)', { field: 'session' });
+      });
+    }
     return this.#onStack((stack) => stack.ping());
   }
 
@@ -491,6 +538,11 @@ export class ClientSession {
     this.#connection = this.#config.transport().subscribe({
       next: (transport) => {
         this.#local = transport.local;
+        if (this.#config.multicast !== undefined) {
+          const multicast = (this.#multicast ??= { hops: 1, transport: undefined });
+          multicast.transport = transport;
+          if (transport.setMulticastHops?.(multicast.hops) === false) this.#emit({ type: 'warning', message: `the socket refused ${multicast.hops} multicast hops` });
+        }
         // Datagrams are traced as they pass; a reliable stack traces each message after deframing.
         const traceFrames = logger?.pdu === undefined || transport.reliable ? undefined : logger.pdu.bind(logger);
         const traced = traceFrames === undefined ? transport : tracedTransport(transport, traceFrames);
@@ -530,6 +582,7 @@ export class ClientSession {
     this.#connecting = undefined;
     this.#connection?.unsubscribe();
     this.#connection = undefined;
+    if (this.#multicast !== undefined) this.#multicast.transport = undefined;
     this.#ready = undefined; // the next request connects again
     stack?.fail(error); // resumable work (observations) registers itself in #resumers here
     ready?.error(error);
@@ -554,7 +607,7 @@ export class ClientSession {
       for (const resumer of resumers ?? []) resumer.fail(error);
       return;
     }
-    const delay = Math.min((options.initialDelay ?? 1000) * 2 ** (attempt - 1), options.maxDelay ?? 30_000);
+    const delay = exponentialBackoff(attempt, options.initialDelay ?? 1000, options.maxDelay ?? 30_000);
     this.#setState('reconnecting');
     this.#emit({ type: 'reconnecting', attempt, delay, error: error as Error });
     this.#reconnectTimer = this.#config.scheduler.schedule(() => {

@@ -6,11 +6,11 @@ import type { SchedulerLike } from 'rxjs';
 import { CoapArgumentError } from '../errors';
 import type { TokenGenerator } from '../exchange/token';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
-import type { TransportFactory } from '../transport/transport';
+import type { Transport, TransportFactory } from '../transport/transport';
 import type { BlockModeFlags, BlockModeOptions } from './block-mode';
 import type { CoapProto } from './transport-registry';
 import type { PkiCredentials } from '../pki-credentials';
-import { checkBlockSize, checkInteger, checkOptionalFunction, checkOptionalInteger, checkRecord, describeValue, invalidArgument, isRecord } from '../validate';
+import { checkBackoff, checkBlockSize, checkInteger, checkOptionalFunction, checkOptionalInteger, checkRecord, describeValue, invalidArgument, isRecord } from '../validate';
 
 export { BlockMode, type BlockModeFlags, type BlockModeOptions, type ResolvedBlockMode } from './block-mode';
 
@@ -64,14 +64,18 @@ export interface CoapContextOptions {
   readonly mtu?: number;
 }
 
-/** The local side to bind: `'127.0.0.1'`, `'127.0.0.1:5000'`, `'[::1]:5000'` or an object. */
-export type LocalInterface = string | { readonly address?: string; readonly port?: number };
+/**
+ * The local side to bind: `'127.0.0.1'`, `'127.0.0.1:5000'`, `'[::1]:5000'` or an object; for a Unix datagram
+ * session `{ path }`, the session's own socket path (libcoap's AF_UNIX `local_if`, unique per session).
+ */
+export type LocalInterface = string | { readonly address?: string; readonly port?: number } | { readonly path: string };
 
 /**
- * Where a session connects: a URI without path or query (`'coap://host:port'`), or `{ host, port }` with a
- * host name or IP address (no brackets, no port in the host).
+ * Where a session connects: a URI without path or query (`'coap://host:port'`, or a Unix socket path as libcoap
+ * writes it, `'coap://%2Ftmp%2Fserver.sock'`), `{ host, port }` with a host name or IP address (no brackets, no
+ * port in the host), or `{ path }`, a Unix-domain socket (datagram for `udp`, stream for `tcp`).
  */
-export type ServerAddress = string | { readonly host: string; readonly port?: number };
+export type ServerAddress = string | { readonly host: string; readonly port?: number } | { readonly path: string };
 
 /** Options of `ctx.newClientSession()`. */
 export interface ClientSessionOptions {
@@ -84,7 +88,28 @@ export interface ClientSessionOptions {
   readonly transmission?: Partial<TransmissionParameters>;
   readonly mtu?: number;
   readonly tokenLength?: number;
-  /** Replace the socket with any transport (a fake one in tests, a custom tunnel). */
+  /**
+   * Carry the session over your own link instead of a registered socket: a serial line, a MessagePort to a worker,
+   * a radio, a tunnel, or the fake transport of `rxcoap/testing` in virtual time. The factory follows the one
+   * transport contract ({@link TransportFactory}, {@link Transport}): subscribing opens the link and emits one
+   * `Transport` (`frames$`, `send`, `events$`, `reliable`, `framing`, `local`, `remote`, `maxFrameOverhead`);
+   * unsubscribing closes it; a lost link errors the Observable with `CoapTransportError`.
+   *
+   * The transport picks the stack: `framing: 'datagram'` (one RFC 7252 message per frame; the message layer
+   * retransmits CONs), `'stream'` (RFC 8323 §3.2 frames in chunks cut anywhere) or `'websocket'` (one RFC 8323 §4
+   * message per frame); both reliable framings exchange CSMs and skip the message layer. The datagram and stream
+   * framings are installed, not bundled by default: `rxcoap/node` installs both (and `createFakeTransport` the
+   * datagram one); elsewhere (a browser) call `useDatagramStack()` or `useStreamFraming()` once, else the requests
+   * fail with `CoapArgumentError`. `server` still names the
+   * peer (Uri-Host, messages): use the scheme of the framing (`coap://` for datagrams, `coap+tcp://` for a
+   * stream, `coap+ws://` for messages) so that `maxPduSize()` before the first connection matches too. No socket
+   * is opened and no name is resolved. Run `describeTransportContract` (`rxcoap/testing`) on your factory.
+   *
+   * @example
+   * ```ts
+   * const session = ctx.newClientSession({ server: 'coap+tcp://sensor', transport: () => serialTransport('/dev/ttyUSB0') });
+   * ```
+   */
   readonly transport?: TransportFactory;
   readonly logger?: CoapLogger;
   /**
@@ -101,6 +126,17 @@ export interface ClientSessionOptions {
    * may not be safe to repeat). `true` takes the defaults. The context's value when absent.
    */
   readonly reconnect?: ReconnectOptions | boolean;
+  /**
+   * Multicast sessions (the server is a group address, RFC 7252 §8.2): the servers' leisure, in milliseconds.
+   * A multicast request emits every answer until leisure plus a margin (the transmission parameters'
+   * ACK_TIMEOUT, for the way back) has passed, then completes. @defaultValue 5000 (RFC 7252 DEFAULT_LEISURE)
+   */
+  readonly leisure?: number;
+  /**
+   * Multicast sessions: the interface the requests leave by. IPv6: the interface name (`'eth0'`, as the zone of
+   * `coap://[ff02::fd%25eth0]`, which also sets it); IPv4: the interface's own address. @defaultValue the system's
+   */
+  readonly multicastInterface?: string;
 }
 
 /** How a session reconnects (`reconnect` option). */
@@ -135,10 +171,16 @@ function portNumber(text: string, localIf: string, field: string): number {
  * Parses and checks a local interface: `'127.0.0.1'`, `'127.0.0.1:5000'`, `':5000'`, `'[::1]:5000'`, `'::1'`, or
  * `{ address?, port? }`.
  */
-export function parseLocalInterface(localIf: unknown, field = 'localIf'): { address?: string; port?: number } {
+export function parseLocalInterface(localIf: unknown, field = 'localIf'): { address?: string; port?: number; path?: string } {
   if (localIf === undefined) return {};
   if (typeof localIf !== 'string') {
     checkRecord(localIf, field, "an address string ('127.0.0.1:5000') or { address?, port? }");
+    if ('path' in localIf) {
+      const path = localIf.path;
+      if (typeof path !== 'string' || !path.startsWith('/')) throw invalidArgument(`${field}.path`, 'must be an absolute socket path', path);
+      if ('address' in localIf || 'port' in localIf) throw invalidArgument(field, 'takes either { path } (Unix) or { address?, port? } (IP), not both', localIf);
+      return { path };
+    }
     const { address, port } = localIf as { address?: unknown; port?: unknown };
     if (address !== undefined && (typeof address !== 'string' || address === '')) throw invalidArgument(`${field}.address`, 'must be a non-empty string', address);
     checkOptionalInteger(port, `${field}.port`, 0, 65535);
@@ -221,9 +263,13 @@ export function checkSessionOptions(options: unknown): ClientSessionPskOptions {
   const session = options as unknown as ClientSessionPskOptions;
   const server: unknown = session.server;
   if (typeof server !== 'string') {
-    checkRecord(server, 'server', "a URI ('coap://host:port') or { host, port? }");
-    checkHost(server.host, 'server.host');
-    checkOptionalInteger(server.port, 'server.port', 0, 65535);
+    checkRecord(server, 'server', "a URI ('coap://host:port'), { host, port? } or { path }");
+    if ('path' in server && !('host' in server)) {
+      if (typeof server.path !== 'string' || !server.path.startsWith('/')) throw invalidArgument('server.path', 'must be an absolute socket path', server.path);
+    } else {
+      checkHost(server.host, 'server.host');
+      checkOptionalInteger(server.port, 'server.port', 0, 65535);
+    }
   }
   if (session.proto !== undefined && !PROTOS.has(session.proto)) throw invalidArgument('proto', `must be one of ${[...PROTOS].join(', ')}`, session.proto);
   parseLocalInterface(session.localIf);
@@ -235,6 +281,12 @@ export function checkSessionOptions(options: unknown): ClientSessionPskOptions {
     throw invalidArgument('keepalive', 'must be a number of seconds in 0..86400', session.keepalive);
   }
   checkReconnect(session.reconnect, 'reconnect');
+  if (session.leisure !== undefined && (typeof session.leisure !== 'number' || !(session.leisure >= 0) || session.leisure > 0x7fffffff)) {
+    throw invalidArgument('leisure', 'must be a number of milliseconds in 0..2147483647', session.leisure);
+  }
+  if (session.multicastInterface !== undefined && (typeof session.multicastInterface !== 'string' || session.multicastInterface === '')) {
+    throw invalidArgument('multicastInterface', 'must be an interface name (IPv6) or address (IPv4)', session.multicastInterface);
+  }
   if (session.csmTimeout !== undefined && (typeof session.csmTimeout !== 'number' || !(session.csmTimeout > 0) || session.csmTimeout > 0x7fffffff)) {
     throw invalidArgument('csmTimeout', 'must be a positive number of milliseconds', session.csmTimeout);
   }
@@ -245,13 +297,7 @@ export function checkSessionOptions(options: unknown): ClientSessionPskOptions {
 export function checkReconnect(value: unknown, field: string): void {
   if (value === undefined || typeof value === 'boolean') return;
   checkRecord(value, field, 'true, false or { initialDelay?, maxDelay?, maxAttempts? }');
-  for (const key of ['initialDelay', 'maxDelay'] as const) {
-    const delay = (value as Record<string, unknown>)[key];
-    if (delay !== undefined && (typeof delay !== 'number' || !(delay >= 0) || delay > 0x7fffffff)) {
-      throw invalidArgument(`${field}.${key}`, 'must be a number of milliseconds in 0..2147483647', delay);
-    }
-  }
-  checkOptionalInteger((value as Record<string, unknown>).maxAttempts, `${field}.maxAttempts`, 1, 1_000_000);
+  checkBackoff(value, field);
 }
 
 /** The reconnect options a session runs with, or undefined for none. */

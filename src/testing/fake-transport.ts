@@ -8,6 +8,7 @@ import type { PeerAddress } from '../errors';
 import type { CoapPdu } from '../codec/pdu';
 import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
 import type { Transport, TransportEvent, TransportFactory } from '../transport/transport';
+import { useDatagramStack } from '../session/use-datagram-stack';
 
 /** One datagram the session sent. */
 export interface SentDatagram {
@@ -43,6 +44,11 @@ export interface FakeTransport {
   readonly factory: TransportFactory;
   /** Every datagram sent, in order. */
   readonly sent: SentDatagram[];
+  /**
+   * Each datagram as it is sent (hot: only those sent while subscribed), for marbles:
+   * `expectObservable(sentFrames(fake))` (see `testing/marbles.ts`).
+   */
+  readonly sent$: Observable<SentDatagram>;
   /** Delivers a datagram as if from the peer. */
   deliver(reply: CoapPdu | Uint8Array): void;
   /** Fails the open connection (like ICMP unreachable or a lost DTLS session). */
@@ -57,7 +63,10 @@ const LOCAL: PeerAddress = { host: '127.0.0.1', port: 40000 };
 
 /** Creates a fake datagram transport. */
 export function createFakeTransport(options: FakeTransportOptions): FakeTransport {
+  // Its frames are datagrams: sessions on it run the message layer, in a browser test runner too.
+  useDatagramStack();
   const sent: SentDatagram[] = [];
+  const sent$ = new Subject<SentDatagram>();
   const remote = options.remote ?? { host: '127.0.0.1', port: 5683 };
   let frames: Subject<Uint8Array> | undefined;
   let failConnection: ((error: Error) => void) | undefined;
@@ -84,6 +93,7 @@ export function createFakeTransport(options: FakeTransportOptions): FakeTranspor
           }
           const record = { time: options.scheduler.now(), frame, pdu };
           sent.push(record);
+          sent$.next(record);
           if (pdu === undefined || options.respond === undefined) return;
           const replies = options.respond(pdu, record);
           if (replies === undefined) return;
@@ -116,6 +126,7 @@ export function createFakeTransport(options: FakeTransportOptions): FakeTranspor
   return {
     factory,
     sent,
+    sent$: sent$.asObservable(),
     deliver,
     fail: (error) => failConnection?.(error),
     get connections() {
