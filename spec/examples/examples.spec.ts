@@ -11,6 +11,7 @@ import { ContentFormat } from '../../src/codec/content-format';
 import { cborPayload } from '../../src/codec/payload';
 import { startTestPeer, type TestPeer } from '../../src/testing/test-peer';
 import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
+import { describeUnixDgram } from '../helpers/unix-dgram-socket';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'dist', 'examples');
 
@@ -150,5 +151,117 @@ describeInterop('psk-client against libcoap coap-server-openssl -k', 'openssl', 
     const result = await runExample('psk-client', [`coaps://127.0.0.1:${server.securePort}/`, 'example-client', 'wrong-key-value']);
     expect(result.status).toBe(1);
     expect(result.stdout + result.stderr).not.toContain('wrong-key-value');
+  });
+});
+
+describeInterop('pki-client and anonymous-dtls-client against libcoap coap-server-openssl with certificates (issue 19)', 'openssl', () => {
+  const pki = (name: string): string => path.join(__dirname, '..', 'fixtures', 'pki', name);
+  let server: LibcoapServer;
+  let mutual: LibcoapServer;
+
+  beforeAll(async () => {
+    [server, mutual] = await Promise.all([
+      startLibcoapServer({ flavor: 'openssl', args: ['-c', pki('server.pem'), '-j', pki('server.key')] }),
+      startLibcoapServer({ flavor: 'openssl', args: ['-c', pki('server.pem'), '-j', pki('server.key'), '-C', pki('ca.pem')] }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([server, mutual].map((s) => s?.stop()));
+  });
+
+  it('pki-client GETs /time with the CA, and with its own certificate where the server demands one', async () => {
+    const result = await runExample('pki-client', [`coaps://127.0.0.1:${server.securePort}/time`, pki('ca.pem')]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/DTLS connected: TLS_ECDHE_ECDSA_WITH_AES_128_/);
+    expect(result.stdout).toContain('certificate at depth 0: CN=localhost (verified)');
+    expect(result.stdout).toContain('2.05 Content');
+    const withCert = await runExample('pki-client', [`coaps://127.0.0.1:${mutual.securePort}/time`, pki('ca.pem'), pki('client.pem'), pki('client.key')]);
+    expect(withCert.status).toBe(0);
+    const without = await runExample('pki-client', [`coaps://127.0.0.1:${mutual.securePort}/time`, pki('ca.pem')]);
+    expect(without.status).toBe(1);
+    expect(without.stderr).toContain('CoapDtlsError client-cert-required');
+  });
+
+  it('anonymous-dtls-client GETs /time unauthenticated with a warning, and verified with a root CA', async () => {
+    const anonymous = await runExample('anonymous-dtls-client', [`coaps://127.0.0.1:${server.securePort}/time`]);
+    expect(anonymous.status).toBe(0);
+    expect(anonymous.stdout).toContain('warning (unauthenticated)');
+    expect(anonymous.stdout).toContain('2.05 Content');
+    const verified = await runExample('anonymous-dtls-client', [`coaps://127.0.0.1:${server.securePort}/time`, pki('ca.pem')]);
+    expect(verified.status).toBe(0);
+    expect(verified.stdout).not.toContain('warning');
+    const untrusted = await runExample('anonymous-dtls-client', [`coaps://127.0.0.1:${server.securePort}/time`, pki('other-ca.pem')]);
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.stderr).toContain('CoapDtlsError');
+  });
+});
+
+describeUnixDgram('unix-client (libcoap\'s Unix-domain set-up) against the test peer', () => {
+  let peer: TestPeer;
+
+  beforeAll(async () => {
+    peer = await startTestPeer({
+      transports: ['unix-dgram', 'unix-stream'],
+      resources: [{ path: '/time', contentFormat: ContentFormat.TextPlain, get: () => new Date().toISOString() }],
+    });
+  });
+
+  afterAll(async () => {
+    await peer?.close();
+  });
+
+  it('GETs over the datagram socket from /tmp/client.<pid>, and removes that path at the end', async () => {
+    const result = await runExample('unix-client', [peer.paths['unix-dgram']!, '/time']);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toMatch(/^connected: \/tmp\/client\.\d+ <-> \/tmp\/rxc/m);
+    expect(result.stdout).toContain('2.05 Content');
+    expect(result.stdout).toMatch(/^local path \/tmp\/client\.\d+ removed$/m);
+  });
+
+  it('GETs over the stream socket (coap+tcp) with an unnamed client', async () => {
+    const result = await runExample('unix-client', [peer.paths['unix-stream']!, '/time', 'stream']);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toMatch(/^connected: \(unnamed\) <-> \/tmp\/rxc/m);
+    expect(result.stdout).toContain('2.05 Content');
+  });
+});
+
+describeUnixDgram('unix-client with unix-dgram', () => describeInterop('unix-client against libcoap 4.3.4 coap-server-notls -U coap', { flavors: 'notls', version: '4.3.4' }, () => {
+  let server: LibcoapServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync('/tmp/rxu');
+    server = await startLibcoapServer({ flavor: 'notls', version: '4.3.4', args: ['-U', 'coap'], unixPath: `${dir}/s` });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('GETs /time as the man page\'s client does', async () => {
+    const result = await runExample('unix-client', [`${dir}/s`, '/time']);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toContain('2.05 Content');
+    expect(result.stdout).toMatch(/^local path \/tmp\/client\.\d+ removed$/m);
+  });
+}));
+
+describe('custom transports (examples/serial-transport.ts, examples/worker-transport.ts)', () => {
+  it('serial-transport GETs and observes over a Duplex stream in RFC 8323 framing, and exits 0', async () => {
+    const result = await runExample('serial-transport', []);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toContain('GET /hello: 2.05 Content: hello over the serial line');
+    expect(result.stdout).toContain('observe /counter: count 0, count 1, count 2, count 3');
+  });
+
+  it('worker-transport GETs and observes over a MessagePort to a worker thread, and exits 0', async () => {
+    const result = await runExample('worker-transport', []);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    expect(result.stdout).toContain('GET /hello: 2.05 Content: hello from the worker');
+    expect(result.stdout).toContain('observe /ticks: tick 0, tick 1, tick 2, tick 3');
   });
 });

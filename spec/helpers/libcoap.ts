@@ -76,6 +76,11 @@ export interface LibcoapServerOptions {
   readonly binary?: string;
   /** How many characters of the server's output {@link LibcoapServer.output} keeps (the newest). @defaultValue 20000 */
   readonly outputLimit?: number;
+  /**
+   * Serve on this Unix socket path instead of a port (4.3.4 only: give `-U coap` or `-U coap+tcp` in `args`):
+   * `-A path`, no `-p`; ready once the socket file exists. `port` is then 0.
+   */
+  readonly unixPath?: string;
 }
 
 /** A running server. */
@@ -234,6 +239,14 @@ function coapPing(host: string, port: number, timeout: number): Promise<boolean>
   });
 }
 
+function isSocket(file: string): boolean {
+  try {
+    return fs.statSync(file).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 const running = new Set<ChildProcess>();
 /** coreutils' stdbuf, when installed (it is on Debian). */
 const STDBUF = (process.env.PATH ?? '/usr/bin').split(path.delimiter).some((dir) => dir !== '' && executable(path.join(dir, 'stdbuf')));
@@ -258,8 +271,10 @@ export async function startLibcoapServer(options: LibcoapServerOptions): Promise
   const readyTimeout = options.readyTimeout ?? 5000;
   let lastError = '';
   for (let tries = 0; tries < 3; tries++) {
-    const port = await findFreePortPair(host);
-    const argv = [command.command, ...command.prefixArgs, '-A', host, '-p', String(port), ...(options.args ?? [])];
+    const unixPath = options.unixPath;
+    const port = unixPath === undefined ? await findFreePortPair(host) : 0;
+    const address = unixPath === undefined ? ['-A', host, '-p', String(port)] : ['-A', unixPath];
+    const argv = [command.command, ...command.prefixArgs, ...address, ...(options.args ?? [])];
     // libcoap prints each PDU (at -v 7) on stdout with stdio's buffering, which is by block on a pipe: a PDU
     // line would show up only at the next log line. stdbuf (coreutils) makes it line-buffered; it execs the
     // server, so the child's pid is the server's (SIGKILL reaches it).
@@ -320,7 +335,10 @@ export async function startLibcoapServer(options: LibcoapServerOptions): Promise
     const server: LibcoapServer = { host, port, securePort: port + 1, process: child, version, output: () => output, waitForOutput, stop };
     const deadline = Date.now() + readyTimeout;
     while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-      if (await coapPing(host, port, 100)) return server;
+      if (unixPath !== undefined) {
+        if (isSocket(unixPath)) return server;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } else if (await coapPing(host, port, 100)) return server;
     }
     lastError = `${build} on ${host}:${port} did not answer a CoAP ping within ${readyTimeout} ms; output:\n${output}`;
     await stop();

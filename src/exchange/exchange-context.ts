@@ -29,6 +29,11 @@ export interface ExchangeContext {
   /** The peer, for responses and errors. */
   readonly peer: PeerAddress;
   /**
+   * The source of the message being routed to a response handler now (valid only inside the handler): on a
+   * multicast session each member's own address, else `peer`. Optional: without it, `peer`.
+   */
+  messageSource?(): PeerAddress;
+  /**
    * Counts a message the exchange layer found malformed (a critical option with a value out of its format):
    * the session reports it as a `bad-packet` event. Optional: a stack without events ignores it.
    */

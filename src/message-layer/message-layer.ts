@@ -20,6 +20,7 @@ import { initialTimeout } from './backoff';
 import { DeduplicationWindow } from './deduplicate';
 import { MessageIdAllocator } from './message-id';
 import { exchangeLifetime, nonLifetime, type TransmissionParameters } from './transmission-params';
+import { formatPeer } from '../peer-address';
 
 /** What the message layer reports (surfaced on the session's `events$`). */
 export type MessageLayerEvent =
@@ -45,7 +46,14 @@ export interface SendCallbacks {
 /** Wiring of a {@link MessageLayer}. */
 export interface MessageLayerConfig {
   /** Sends datagrams to the peer (the transport itself: an object, not a closure, per session). */
-  readonly transport: { send(frame: Uint8Array): void };
+  readonly transport: {
+    send(frame: Uint8Array): void;
+    /** Multicast: replies (ACK, RST) go to the member that sent the message, not to the group. */
+    reply?(frame: Uint8Array): void;
+    /** Multicast: messages come from many members, de-duplicated per source (RFC 7252 §4.5 is per endpoint). */
+    readonly multicast?: boolean;
+    frameSource?(): PeerAddress;
+  };
   /** The exchange layer's token matcher: `route` returns true when the message is for a live exchange. */
   readonly router: { route(pdu: CoapPdu): boolean };
   readonly params: TransmissionParameters;
@@ -87,6 +95,12 @@ interface Job {
   deadline: number;
   started: number;
 }
+
+/**
+ * Multicast sessions' deduplication windows, one per member, by message layer: kept aside (multicast sessions
+ * are few) so that no unicast session pays a field for them (heap per idle session).
+ */
+const memberWindows = new WeakMap<MessageLayer, Map<string, DeduplicationWindow>>();
 
 /** Reliability for one datagram peer. */
 export class MessageLayer {
@@ -400,22 +414,22 @@ export class MessageLayer {
     const confirmable = pdu.type === MessageType.CON;
     if (pdu.code === 0) {
       // RFC 7252 §4.3: an empty CON is a ping, answered with RST; an empty NON is ignored.
-      if (confirmable) this.#config.transport.send(reset(messageId));
+      if (confirmable) this.#reply(reset(messageId));
       return;
     }
     const now = this.#config.scheduler.now();
-    const dedup = (this.#dedup ??= new DeduplicationWindow(this.#config.dedupCapacity));
+    const dedup = this.#config.transport.multicast === true ? this.#sourceWindow() : (this.#dedup ??= new DeduplicationWindow(this.#config.dedupCapacity));
     if (dedup.isDuplicate(messageId, now)) {
       this.#config.onEvent({ type: 'duplicate', messageId });
       const reply = confirmable ? dedup.replyOf(messageId) : null;
-      if (reply !== null) this.#config.transport.send(reply);
+      if (reply !== null) this.#reply(reply);
       return;
     }
     const accepted = this.#route(pdu);
     // RFC 7252 §4.2/§4.3: ACK what we process; RST a CON or NON we cannot use (unknown token).
     const reply = accepted ? (confirmable ? emptyAck(messageId) : null) : reset(messageId);
     if (!accepted) this.#config.onEvent({ type: 'rejected', messageId });
-    if (reply !== null) this.#config.transport.send(reply);
+    if (reply !== null) this.#reply(reply);
     dedup.remember(messageId, now, confirmable ? this.#exchangeLifetime : this.#nonLifetime, reply);
   }
 
@@ -424,8 +438,34 @@ export class MessageLayer {
     // RFC 7252 §4.2/§4.3: a CON or NON with a format error is rejected with RST when its MID is readable.
     const type = frame.length >= 4 ? (frame[0] >> 4) & 3 : -1;
     if (error.messageId !== undefined && frame[0] >> 6 === 1 && (type === MessageType.CON || type === MessageType.NON)) {
-      this.#config.transport.send(reset(error.messageId));
+      this.#reply(reset(error.messageId));
     }
+  }
+
+  /** An ACK or RST to whoever sent the message being handled (the peer; on multicast, that member). */
+  #reply(frame: Uint8Array): void {
+    const transport = this.#config.transport;
+    if (transport.reply !== undefined) transport.reply(frame);
+    else transport.send(frame);
+  }
+
+  /** The source of the message being handled: on multicast the member that sent it, else the peer. */
+  messageSource(): PeerAddress {
+    return this.#config.transport.frameSource?.() ?? this.#config.peer;
+  }
+
+  /** Multicast: the deduplication window of the member that sent the message being handled. */
+  #sourceWindow(): DeduplicationWindow {
+    const key = formatPeer(this.messageSource());
+    let windows = memberWindows.get(this);
+    if (windows === undefined) memberWindows.set(this, (windows = new Map()));
+    let window = windows.get(key);
+    if (window === undefined) {
+      // Bounded: a flood of sources evicts the oldest window (members are few; strangers are dropped anyway).
+      if (windows.size >= 256) windows.delete(windows.keys().next().value as string);
+      windows.set(key, (window = new DeduplicationWindow(this.#config.dedupCapacity)));
+    }
+    return window;
   }
 }
 

@@ -110,6 +110,11 @@ export class DatagramStack implements Stack {
     }
   }
 
+  /** The source of the frame being handled: a multicast member's address, else the peer. */
+  messageSource(): Transport['remote'] {
+    return this.#messages.messageSource();
+  }
+
   reportBadPacket(error: CoapDecodeError): void {
     this.#onEvent({ type: 'bad-packet', error });
   }

@@ -29,7 +29,7 @@ export type SessionEvent =
   /** Every message ID was used within EXCHANGE_LIFETIME: new messages wait `delay` milliseconds. */
   | { readonly type: 'mid-exhausted'; readonly delay: number }
   /** Something the user should know, e.g. that `verifyPeerCert: false` skips every certificate check. */
-  | { readonly type: 'warning'; readonly message: string }
+  | { readonly type: 'warning'; readonly message: string; readonly reason?: 'unauthenticated' | 'verification-off' }
   /** The connection was lost and a reconnect is scheduled in `delay` milliseconds (`reconnect` option). */
   | { readonly type: 'reconnecting'; readonly attempt: number; readonly delay: number; readonly error: Error }
   /** Connected again after `attempts` attempts; live observations register again. */

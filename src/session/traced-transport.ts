@@ -17,6 +17,17 @@ export function tracedTransport<T extends Transport>(
       trace('sent', frame);
       transport.send(frame);
     },
+    // Methods live on the prototype of a class transport, which the spread above does not copy.
+    frameSource: transport.frameSource?.bind(transport),
+    reply:
+      transport.reply === undefined
+        ? undefined
+        : (frame) => {
+            trace('sent', frame);
+            transport.reply!(frame);
+          },
+    multicast: transport.multicast,
+    setMulticastHops: transport.setMulticastHops?.bind(transport),
     events$: transport.events$,
     maxFrameOverhead: transport.maxFrameOverhead,
     reliable: transport.reliable,

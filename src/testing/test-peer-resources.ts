@@ -97,7 +97,7 @@ export class ResourceServer {
    * @param client - who sent it, and where notifications go if it registers an observer
    */
   respond(pdu: CoapPdu, client: RequestClient): RequestOutcome {
-    const imposed = this.#options.faults.answer(pdu, client.key, client.transport === 'udp');
+    const imposed = this.#options.faults.answer(pdu, client.key, client.transport === 'udp' || client.transport === 'unix-dgram');
     if (imposed !== undefined) return imposed;
 
     for (const option of pdu.options) {

@@ -2,10 +2,10 @@
  * The test peer's UDP listener (RFC 7252): one `node:dgram` socket on loopback, piggybacked and separate
  * responses, deduplication, RST for malformed CONs and CoAP pings, and NON/CON notifications.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { EMPTY_CODE, MessageType, createPdu, isRequestCode, type CoapPdu } from '../codec/pdu';
 import { decodeDatagram, encodeDatagram } from '../codec/udp-codec';
-import { CoapDecodeError, type IpPeerAddress, type PeerAddress } from '../errors';
+import { CoapDecodeError, type PeerAddress } from '../errors';
 import { isUnixPeer } from '../peer-address';
 import { bindLoopbackSocket, socketTypeFor, type LoopbackHost } from './loopback';
 import type { ReceivedPdu, SentPdu } from './test-peer-api';
@@ -16,6 +16,7 @@ import { DatagramReliability } from './test-peer-reliability';
 import type { ResourceServer } from './test-peer-resources';
 import type { PeerTimers } from './test-peer-timers';
 import type { NotifyType, TestResource } from './test-resource';
+import type { UnixDatagramSocket } from './unix-dgram-listener';
 
 /** What the UDP listener shares with the rest of the peer. */
 export interface UdpListenerContext {
@@ -36,11 +37,16 @@ export interface UdpListenerOptions {
   readonly maxRetransmit: number;
   readonly dedupLifetime: number;
   readonly firstMessageId: number;
+  /** Serve on this Unix datagram socket instead of a UDP port (`'unix-dgram'`, libcoap `-U coap -A path`). */
+  readonly unix?: UnixDatagramSocket;
 }
 
 /** Serves the peer's resources over one UDP socket. */
 export class UdpListener implements ObserverChannel {
-  readonly #socket: Socket;
+  readonly #socket: Socket | undefined;
+  readonly #unix: UnixDatagramSocket | undefined;
+  /** What the log says it came over. */
+  readonly #label: 'udp' | 'unix-dgram';
   readonly #context: UdpListenerContext;
   readonly #reliability: DatagramReliability;
   readonly #notifyType: NotifyType;
@@ -60,13 +66,19 @@ export class UdpListener implements ObserverChannel {
       timers: context.timers,
       transmit: (bytes, destination, pdu) => this.#sendBytes(bytes, destination, pdu),
     });
-    this.#socket = createSocket({ type: socketTypeFor(context.host), reuseAddr: false });
+    this.#unix = options.unix;
+    this.#label = options.unix === undefined ? 'udp' : 'unix-dgram';
+    this.#socket = options.unix === undefined ? createSocket({ type: socketTypeFor(context.host), reuseAddr: false }) : undefined;
   }
 
-  /** Binds the socket; resolves with the port. */
+  /** Binds the socket; resolves with the port (0 on a Unix socket). */
   async bind(port: number): Promise<number> {
     try {
-      return await bindLoopbackSocket(this.#socket, this.#context.host, port, (message, remote) => this.#onDatagram(message, remote));
+      if (this.#unix !== undefined) {
+        await this.#unix.bind((message, source) => this.#onDatagram(message, source));
+        return 0;
+      }
+      return await bindLoopbackSocket(this.#socket!, this.#context.host, port, (message, remote) => this.#onDatagram(message, { host: remote.address, port: remote.port }));
     } catch (error) {
       // bindLoopbackSocket has closed the socket already.
       this.#closing = Promise.resolve();
@@ -78,17 +90,17 @@ export class UdpListener implements ObserverChannel {
   close(): Promise<void> {
     this.#closing ??= new Promise((resolve) => {
       this.#reliability.clear();
-      this.#socket.close(() => resolve());
+      if (this.#unix !== undefined) void this.#unix.close().then(resolve);
+      else this.#socket!.close(() => resolve());
     });
     return this.#closing;
   }
 
   // ---- receiving -------------------------------------------------------------------------------
 
-  #onDatagram(message: Buffer, remote: RemoteInfo): void {
+  #onDatagram(message: Buffer, source: PeerAddress): void {
     if (this.#context.isClosed()) return;
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.length);
-    const source: IpPeerAddress = { host: remote.address, port: remote.port };
     let pdu: CoapPdu;
     try {
       pdu = decodeDatagram(bytes);
@@ -100,7 +112,7 @@ export class UdpListener implements ObserverChannel {
       }
       return;
     }
-    const received: ReceivedPdu = { ...pdu, size: bytes.length, source, transport: 'udp' };
+    const received: ReceivedPdu = { ...pdu, size: bytes.length, source, transport: this.#label };
     this.#context.log.record(received);
 
     if (pdu.type === MessageType.ACK || pdu.type === MessageType.RST) {
@@ -151,7 +163,7 @@ export class UdpListener implements ObserverChannel {
     const entry = this.#reliability.remember(dedupKey, now);
     stats.requests++;
 
-    const client: RequestClient = { key: clientKey, source, transport: 'udp', channel: this };
+    const client: RequestClient = { key: clientKey, source, transport: this.#label, channel: this };
     const outcome = this.#context.resources.respond(pdu, client);
     if (outcome === 'reset') {
       entry.reply = this.#send(createPdu({ type: MessageType.RST, code: EMPTY_CODE, messageId: pdu.messageId }), source);
@@ -256,12 +268,13 @@ export class UdpListener implements ObserverChannel {
   }
 
   #sendBytes(bytes: Uint8Array, destination: PeerAddress, pdu?: CoapPdu): void {
-    // A UDP listener only ever sees IP sources, so only answers IP peers.
-    if (this.#context.isClosed() || isUnixPeer(destination)) return;
-    this.#socket.send(bytes, destination.port, destination.host);
+    if (this.#context.isClosed()) return;
+    // Each socket kind answers its own kind of peer (a UDP socket only ever sees IP sources, a Unix one paths).
+    if (isUnixPeer(destination)) this.#unix?.send(bytes, destination.path);
+    else this.#socket?.send(bytes, destination.port, destination.host);
     const log = this.#context.log;
     if (log.has('sent')) {
-      const sent: SentPdu = { ...(pdu ?? decodeDatagram(bytes)), size: bytes.length, destination, transport: 'udp' };
+      const sent: SentPdu = { ...(pdu ?? decodeDatagram(bytes)), size: bytes.length, destination, transport: this.#label };
       log.emit('sent', sent);
     }
   }

@@ -16,7 +16,7 @@ export type TransportEvent =
   | { readonly type: 'dtls-connected'; readonly cipherSuite: string; readonly attempts: number }
   | { readonly type: 'dtls-retry'; readonly attempt: number; readonly delay: number; readonly reason: string }
   | { readonly type: 'closed'; readonly reason: string }
-  | { readonly type: 'warning'; readonly message: string };
+  | { readonly type: 'warning'; readonly message: string; readonly reason?: 'unauthenticated' | 'verification-off' };
 
 /**
  * How CoAP messages sit in the frames of a transport, which picks the framing step under the stack:
@@ -56,6 +56,23 @@ export interface Transport {
   frameSource?(): PeerAddress;
   /** Sends one frame. Never throws: a failure arrives as an error of the factory's Observable. */
   send(frame: Uint8Array): void;
+  /**
+   * Sends a reply (an ACK, an RST) to the source of the frame being delivered: valid only synchronously inside
+   * a `frames$` next callback, as {@link Transport.frameSource}. A multicast transport needs it (`send` goes to
+   * the group, a reply to the one member that answered); connected transports leave it out and callers use
+   * `send`.
+   */
+  reply?(frame: Uint8Array): void;
+  /**
+   * True when `remote` is a multicast group (RFC 7252 §8): frames come from any member (matched by token above,
+   * de-duplicated per source), and requests go out as NON only.
+   */
+  readonly multicast?: boolean;
+  /**
+   * Multicast only: sets the TTL (IPv4) or hop limit (IPv6) of the requests (libcoap `coap_mcast_set_hops`);
+   * false when the socket refuses it.
+   */
+  setMulticastHops?(hops: number): boolean;
   /** Connection-level events. */
   readonly events$: Observable<TransportEvent>;
   /** Bytes a security layer adds to each frame (DTLS record header + MAC), taken off the MTU for `maxPduSize()`. */
