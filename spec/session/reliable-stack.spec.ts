@@ -12,6 +12,9 @@ import { Method, ResponseCode, SignalCode, createPdu, type CoapOption, type Coap
 import { encodeStreamFrame, StreamDeframer } from '../../src/codec/stream-codec';
 import type { Transport, TransportFactory } from '../../src/transport/transport';
 import type { SessionEvent } from '../../src/session/session-events';
+import { useStreamFraming } from '../../src/session/use-stream-framing';
+
+useStreamFraming(); // the scripted transport is a byte stream: the core leaves stream framing out until asked
 
 interface StreamPeer {
   readonly factory: TransportFactory;

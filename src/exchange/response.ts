@@ -7,7 +7,8 @@ import { decodeBlock, type BlockValue } from '../codec/block';
 import { OptionNumber } from '../codec/option-numbers';
 import { decodeString, decodeUint } from '../codec/option-values';
 import { codeName, codeToString, getOption, getOptions, messageTypeNames, type CoapOption, type CoapPdu, type MessageType } from '../codec/pdu';
-import { decodeCbor, decodeJson, decodeText } from '../codec/payload';
+import { decodeInstalledCbor } from '../codec/installed-cbor-decoder';
+import { decodeJson, decodeText } from '../codec/payload';
 
 /** Progress of a block-wise body, on partial responses (block mode without `singleBody`). */
 export interface BlockProgress {
@@ -139,9 +140,13 @@ export class CoapResponse {
     return decodeJson(this.payload) as T;
   }
 
-  /** Body decoded as CBOR. Throws `CoapDecodeError` when it is not CBOR. */
+  /**
+   * Body decoded as CBOR. Throws `CoapDecodeError` when it is not CBOR. Needs the CBOR decoder, which
+   * `rxcoap/node` installs and a browser app installs with `import 'rxcoap/cbor'`: without it throws
+   * `CoapArgumentError` (the core leaves the decoder out of bundles that read no CBOR).
+   */
   cbor<T = unknown>(): T {
-    return decodeCbor(this.payload) as T;
+    return decodeInstalledCbor(this.payload) as T;
   }
 }
 

@@ -10,8 +10,10 @@ import type { TokenGenerator } from '../exchange/token';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import type { Framing, Transport } from '../transport/transport';
+import { CoapArgumentError } from '../errors';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../codec/stream-codec';
-import { DatagramStack, datagramMaxPduSize } from './datagram-stack';
+// Only the size rule: the stack itself is installed (installDatagramStack), so browser bundles can leave it out.
+import { datagramMaxPduSize } from './datagram-stack';
 import type { FailureWatcher } from './failure-watchers';
 import { ReliableStack, reliableMaxPduSize, type ReliableOptions } from './reliable-stack';
 import type { SessionEvent } from './session-events';
@@ -80,9 +82,34 @@ export function maxPduSizeBeforeConnect(reliable: boolean, mtu: number, frameOve
   return reliable ? reliableMaxPduSize(DEFAULT_MAX_MESSAGE_SIZE, 'stream') : datagramMaxPduSize(mtu, frameOverhead);
 }
 
-/** Builds the stack for `transport`. */
+/** Makes a stack on a connected transport. */
+export type StackMaker = (transport: Transport, config: StackConfig) => Stack;
+
+/**
+ * The datagram stack, once installed: `useDatagramStack()` (use-datagram-stack.ts) installs it, and `rxcoap/node`
+ * and the fake transport call that. Not imported here: the message layer is about 3 KB gzipped, and a browser
+ * app on WebSockets never needs it.
+ */
+let datagramStack: StackMaker | undefined;
+
+/** @internal Installs the datagram stack (use-datagram-stack.ts). */
+export function installDatagramStack(make: StackMaker): void {
+  datagramStack = make;
+}
+
+/**
+ * Builds the stack for `transport`. A datagram transport without the datagram stack installed throws
+ * {@link CoapArgumentError} (the session fails its requests with it) that says how to install it.
+ */
 export function createStack(transport: Transport, config: StackConfig): Stack {
   const framing = transport.framing ?? (transport.reliable ? 'stream' : 'datagram');
-  return framing === 'datagram' ? new DatagramStack(transport, config) : new ReliableStack(transport, framing, config);
+  if (framing !== 'datagram') return new ReliableStack(transport, framing, config);
+  if (datagramStack === undefined) {
+    throw new CoapArgumentError(
+      "a datagram transport needs the datagram stack (message layer), which the core leaves out of browser bundles: call useDatagramStack() from 'rxcoap' once (rxcoap/node does)",
+      { field: 'transport' },
+    );
+  }
+  return datagramStack(transport, config);
 }
 
