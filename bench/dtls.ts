@@ -18,7 +18,7 @@ import { BENCH_TRANSMISSION } from './rxcoap-contender';
 import type { TableRow } from './table';
 
 const IDENTITY = 'rxcoap-bench';
-const KEY = 'bench-secret-key';
+export const KEY = 'bench-secret-key';
 const HANDSHAKES = 7;
 
 export interface DtlsChildArgs {
@@ -93,6 +93,22 @@ function rawDtlsClient(port: number): { connect(): Promise<void>; get(): Promise
   };
 }
 
+/** The raw node-dtls-client PSK client as a 1-outstanding GET contender (also the peer of `dtls-pki.ts`). */
+export function rawDtlsContender(port: number, name: string): Contender {
+  const raw = rawDtlsClient(port);
+  return {
+    name,
+    async setup() {
+      await raw.connect();
+      await raw.get();
+    },
+    window: (ms) => closedLoop(ms, 1, (done) => raw.get().then(() => done(true), () => done(false))),
+    async teardown() {
+      raw.close();
+    },
+  };
+}
+
 /** Set when `newClientSessionPsk` had no registered DTLS transport and the bench passed the PSK transport itself. */
 let explicitTransport = false;
 
@@ -127,7 +143,6 @@ function rxcoapGetOnce(context: CoapContext, port: number): { get(): Promise<voi
 export async function dtlsChild(args: DtlsChildArgs): Promise<DtlsChildResult> {
   const context = new CoapContext({ transmission: BENCH_TRANSMISSION });
   let rxSession: ReturnType<typeof rxcoapGetOnce> | undefined;
-  const raw = rawDtlsClient(args.port);
   const rxContender: Contender = {
     name: 'rxcoap',
     async setup() {
@@ -136,18 +151,7 @@ export async function dtlsChild(args: DtlsChildArgs): Promise<DtlsChildResult> {
     },
     window: (ms) => closedLoop(ms, 1, (done) => rxSession!.get().then(() => done(true), () => done(false))),
   };
-  const rawContender: Contender = {
-    name: 'raw node-dtls-client',
-    async setup() {
-      await raw.connect();
-      await raw.get();
-    },
-    window: (ms) => closedLoop(ms, 1, (done) => raw.get().then(() => done(true), () => done(false))),
-    async teardown() {
-      raw.close();
-    },
-  };
-  const [rxcoap, rawMeasured] = await measureInterleaved([rxContender, rawContender], { warmupMs: 300, windowMs: 800, windows: 5 });
+  const [rxcoap, rawMeasured] = await measureInterleaved([rxContender, rawDtlsContender(args.port, 'raw node-dtls-client')], { warmupMs: 300, windowMs: 800, windows: 5 });
   // New session + first GET, each side on its own (one failing does not stop the other).
   const rxTimes: number[] = [];
   const rawTimes: number[] = [];

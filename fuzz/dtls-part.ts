@@ -1,5 +1,6 @@
 /**
- * Part 4: the DTLS-PSK transport (`dtlsPskTransport`, node-dtls-client underneath) against a fake DTLS server
+ * Part 4: the DTLS-PSK transport (`dtlsPskTransport`, node-dtls-client underneath), and every third handshake
+ * rxcoap's own DTLS client (`dtlsPkiTransport`, anonymous), against a fake DTLS server
  * that answers with garbage and mutated records (`dtls-peer.ts`). Half the handshakes use the transport
  * directly, half a `CoapContext` PSK session on top of it (a GET that must fail with a typed error). Every
  * handshake must end within its deadline with a `CoapDtlsError` or `CoapTransportError` (or connect, which
@@ -7,7 +8,7 @@
  */
 import type { Subscription } from 'rxjs';
 import { CoapContext } from '../src/context';
-import { dtlsPskTransport } from '../src/node';
+import { dtlsPkiTransport, dtlsPskTransport } from '../src/node';
 import { pick, randomInt } from '../src/testing/mutate';
 import { seededRandom } from '../src/testing/seeded-random';
 import { Deadline, type PartBudget } from './budget';
@@ -45,14 +46,18 @@ async function runHandshakes(tally: PartTally, guard: ProcessGuard, seed: number
       const handshakeTimeout = randomInt(random, 20, 80);
       const handshakeDeadline = randomInt(random, 150, 600);
       const viaSession = random() < 0.5;
-      const factory = dtlsPskTransport({
-        host: '127.0.0.1',
-        port: server.port,
-        psk: { identity: pick(random, ['fuzz', 'a'.repeat(128), '']), key: pick(random, ['secret', 'k', 'x'.repeat(64)]) },
-        handshakeTimeout,
-        handshakeDeadline,
-        random: seededRandom(seed ^ number),
-      });
+      // every third handshake runs rxcoap's own DTLS client (anonymous: certificate suites) instead of node-dtls-client
+      const ownEngine = number % 3 === 0;
+      const factory = ownEngine
+        ? dtlsPkiTransport({ host: '127.0.0.1', port: server.port, handshakeDeadline, retransmitTimeout: handshakeTimeout })
+        : dtlsPskTransport({
+            host: '127.0.0.1',
+            port: server.port,
+            psk: { identity: pick(random, ['fuzz', 'a'.repeat(128), '']), key: pick(random, ['secret', 'k', 'x'.repeat(64)]) },
+            handshakeTimeout,
+            handshakeDeadline,
+            random: seededRandom(seed ^ number),
+          });
       let ended = false;
       let subscription: Subscription | undefined;
       const finish = (outcome: string): void => {
@@ -63,7 +68,7 @@ async function runHandshakes(tally: PartTally, guard: ProcessGuard, seed: number
         subscription?.unsubscribe();
         resolve();
       };
-      const where = `dtls handshake ${number} (${viaSession ? 'session GET' : 'transport'}, handshakeTimeout ${handshakeTimeout} ms, deadline ${handshakeDeadline} ms, seed ${seed})`;
+      const where = `dtls handshake ${number} (${ownEngine ? 'own engine' : 'node-dtls-client'}, ${viaSession ? 'session GET' : 'transport'}, handshakeTimeout ${handshakeTimeout} ms, deadline ${handshakeDeadline} ms, seed ${seed})`;
       const onError = (error: unknown): void => {
         tally.checkError(error, () => `${where}\n  latest datagrams of the fake server:\n${server.recent().map((entry) => `    ${entry.kind}: ${hex(entry.frame, 64)}`).join('\n')}`);
         const reason = (error as { reason?: unknown }).reason;
@@ -74,7 +79,10 @@ async function runHandshakes(tally: PartTally, guard: ProcessGuard, seed: number
         finish('hung');
       }, handshakeDeadline + SLACK);
       if (viaSession) {
-        const session = context.newClientSessionPsk({ server: `coaps://127.0.0.1:${server.port}`, psk: { identity: 'fuzz', key: 'secret' }, transport: factory });
+        const server$ = `coaps://127.0.0.1:${server.port}`;
+        const session = ownEngine
+          ? context.newClientSession({ server: server$, transport: factory })
+          : context.newClientSessionPsk({ server: server$, psk: { identity: 'fuzz', key: 'secret' }, transport: factory });
         subscription = session.get('/small').subscribe({
           next: () => finish('session GET answered'),
           error: (error) => {

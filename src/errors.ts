@@ -212,7 +212,8 @@ export class CoapTransportError extends CoapError {
   /**
    * Why, when known: `'refused'`, `'reset'`, `'closed-by-peer'`, `'unreachable'`, `'resolve-failed'`, `'bind-failed'`,
    * `'connect-timeout'`, `'released'` (7.04), `'aborted'` (7.05), `'keepalive'` (the peer stopped answering
-   * pings), `'csm-timeout'` (no CSM from the peer in time), `'error'`.
+   * pings), `'csm-timeout'` (no CSM from the peer in time), `'path-in-use'` (a Unix socket path is bound by someone
+   * else, or is no socket: never taken over), `'error'`.
    */
   readonly reason: string | undefined;
   /** Release: the Alternative-Address options (where to reconnect instead). */

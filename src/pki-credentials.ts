@@ -52,6 +52,14 @@ export interface PkiCredentials {
   readonly clientSni?: string;
   /** Own certificate, key and trusted CA. */
   readonly pkiKey?: PkiKey;
+  /**
+   * Raw public keys instead of certificates (RFC 7250; libcoap `is_rpk_not_cert`), DTLS only: the server's key is
+   * accepted when it is one of `rpkTrustedKeys` or when `validateCn` (called with CN `'RPK'` and the key's DER
+   * SubjectPublicKeyInfo) says so; `pkiKey.privateKey` alone is the client's own key. @defaultValue false
+   */
+  readonly isRpkNotCert?: boolean;
+  /** Server public keys trusted with `isRpkNotCert` (PEM `PUBLIC KEY`, DER SubjectPublicKeyInfo, or a file of either). */
+  readonly rpkTrustedKeys?: readonly PkiMaterial[];
 }
 
 const PKI_FIELDS: ReadonlySet<string> = new Set([
@@ -70,6 +78,8 @@ const PKI_FIELDS: ReadonlySet<string> = new Set([
   'validateCn',
   'clientSni',
   'pkiKey',
+  'isRpkNotCert',
+  'rpkTrustedKeys',
 ]);
 const PKI_KEY_FIELDS: ReadonlySet<string> = new Set(['keyType', 'caFile', 'publicCert', 'privateKey']);
 const PKI_BOOLEAN_FIELDS = [
@@ -83,6 +93,7 @@ const PKI_BOOLEAN_FIELDS = [
   'allowExpiredCrl',
   'allowBadMdHash',
   'allowShortRsaLength',
+  'isRpkNotCert',
 ] as const;
 const KEY_TYPES: ReadonlySet<unknown> = new Set(['pem', 'pem-buffer', 'asn1']);
 
@@ -137,6 +148,13 @@ export function checkPki(value: unknown, field = 'pki'): asserts value is PkiCre
     }
     crlFiles.forEach((crl: unknown, index: number) => checkMaterial(crl, `${field}.crlFiles[${index}]`));
   }
+  const trustedKeys = value.rpkTrustedKeys;
+  if (trustedKeys !== undefined) {
+    if (!Array.isArray(trustedKeys)) {
+      throw new CoapArgumentError(`${field}.rpkTrustedKeys must be an array of file paths, PEM texts or bytes, got ${kindOf(trustedKeys)}`, { field: `${field}.rpkTrustedKeys` });
+    }
+    trustedKeys.forEach((key: unknown, index: number) => checkMaterial(key, `${field}.rpkTrustedKeys[${index}]`));
+  }
   const pkiKey = value.pkiKey;
   if (pkiKey === undefined) return;
   const keyField = `${field}.pkiKey`;
@@ -148,7 +166,8 @@ export function checkPki(value: unknown, field = 'pki'): asserts value is PkiCre
   for (const name of ['caFile', 'publicCert', 'privateKey'] as const) {
     if (pkiKey[name] !== undefined) checkMaterial(pkiKey[name], `${keyField}.${name}`);
   }
-  if ((pkiKey.publicCert === undefined) !== (pkiKey.privateKey === undefined)) {
+  // with raw public keys the private key alone will do (its public half is derived)
+  if ((pkiKey.publicCert === undefined) !== (pkiKey.privateKey === undefined) && !(value.isRpkNotCert === true && pkiKey.privateKey !== undefined)) {
     const missing = pkiKey.publicCert === undefined ? 'publicCert' : 'privateKey';
     throw new CoapArgumentError(`${keyField}.${missing} is missing: a client certificate needs both publicCert and privateKey`, { field: `${keyField}.${missing}` });
   }

@@ -230,7 +230,8 @@ describe('ctx.newClientSession(options): throws at the call', () => {
     ["'coap://' (no host)", 'coap://', 'server'],
     ["'http://h' (not CoAP)", 'http://h', 'server'],
     ["'coap+ws://h' (no transport registered here)", 'coap+ws://h', 'server'],
-    ["'coaps://h' (needs credentials)", 'coaps://h', 'server'],
+    // issue 19: 'coaps://h' without credentials is anonymous DTLS now, no longer an argument error
+    ["'coaps+ws://h' (no transport registered here)", 'coaps+ws://h', 'server'],
     ["proto: 'quic'", { server: { host: 'h' }, proto: 'quic' }, 'proto'],
     ["proto: 'dtls' with coap://", { server: 'coap://h', proto: 'dtls' }, 'proto'],
     ['localIf: 5', { server: 'coap://h', localIf: 5 }, 'localIf'],

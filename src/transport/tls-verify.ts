@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { checkServerIdentity, rootCertificates, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { CoapArgumentError } from '../errors';
 import type { PkiCredentials, PkiMaterial } from '../pki-credentials';
+import { parseCrlPems, revocationStatus, type ParsedCrl } from './crl';
 
 /** Why the server's certificate was refused: the `reason` of the `CoapTlsError`. */
 export type CertificateFailureReason = 'untrusted' | 'expired' | 'revoked' | 'revocation-unknown' | 'name-mismatch' | 'cn-rejected';
@@ -53,6 +54,12 @@ export interface VerificationRules {
   readonly validateCn: PkiCredentials['validateCn'];
   /** The trusted roots, parsed (only needed when OpenSSL reported an error). */
   readonly anchors: () => readonly X509Certificate[];
+  /** Shortest RSA key accepted where no TLS library checks it (DTLS); undefined = any (`allowShortRsaLength`). */
+  readonly minRsaBits?: number;
+  /** MD5 and SHA-1 certificate signatures accepted where no TLS library checks them (DTLS; `allowBadMdHash`). */
+  readonly allowWeakSignatures?: boolean;
+  /** Revocation checks where no TLS library does them (DTLS; `checkCertRevocation`): the CRLs and what is excused. */
+  readonly revocation?: { readonly crls: () => readonly ParsedCrl[]; readonly allowNoCrl: boolean; readonly allowExpiredCrl: boolean };
 }
 
 const PEM_BEGIN = '-----BEGIN ';
@@ -64,7 +71,7 @@ function looksLikePem(bytes: Uint8Array | string): boolean {
 }
 
 /** The material's bytes or PEM text: a string is PEM text when it holds a PEM header, else a file path. */
-function readMaterial(value: PkiMaterial, field: string): Buffer | string {
+export function readMaterial(value: PkiMaterial, field: string): Buffer | string {
   if (typeof value !== 'string') return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (value.includes(PEM_BEGIN)) return value;
   try {
@@ -100,7 +107,7 @@ function certificates(value: PkiMaterial, field: string): string[] {
 }
 
 /** The private key as PEM. DER is tried as PKCS#8, SEC1 and PKCS#1; the key itself never reaches a message. */
-function privateKey(value: PkiMaterial, field: string): string {
+export function privateKey(value: PkiMaterial, field: string): string {
   const material = readMaterial(value, field);
   if (looksLikePem(material)) {
     const text = pemText(material);
@@ -398,6 +405,20 @@ export function verifyServer(socket: TLSSocket, rules: VerificationRules, now: n
     path = walk.path;
     sound = walk.sound;
   }
+  return checkPathIdentity(path, sound, peer, rules, where);
+}
+
+/**
+ * The checks after the chain itself, shared by TLS and DTLS: the chain depth, the host name or IP, and last
+ * `validateCn` for each certificate of `path` (leaf first), as libcoap calls it.
+ */
+function checkPathIdentity(
+  path: readonly X509Certificate[],
+  sound: readonly boolean[],
+  peer: Pick<PeerCertificate, 'subject' | 'subjectaltname'>,
+  rules: VerificationRules,
+  where: string,
+): CertificateFailure | undefined {
   if (rules.verifyPeerCert) {
     // libcoap: a certificate deeper than cert_chain_verify_depth + 1 fails (depth 0 is the server's own)
     if (rules.maxDepth !== undefined && path.length - 1 > rules.maxDepth + 1) {
@@ -406,7 +427,7 @@ export function verifyServer(socket: TLSSocket, rules: VerificationRules, now: n
         message: `the certificate chain of ${where} has ${path.length - 2} intermediate CA(s), more than certChainVerifyDepth ${rules.maxDepth} allows`,
       };
     }
-    const mismatch = identityMismatch(rules.identity, peer);
+    const mismatch = identityMismatch(rules.identity, peer as PeerCertificate);
     if (mismatch !== undefined) {
       return { reason: 'name-mismatch', message: `the certificate of ${where} is not for ${rules.identity}: ${mismatch.message}`, cause: mismatch };
     }
@@ -426,6 +447,154 @@ export function verifyServer(socket: TLSSocket, rules: VerificationRules, now: n
     }
   }
   return undefined;
+}
+
+const KEY_USAGE_OID = Buffer.from('0603551d0f', 'hex');
+const DIGITAL_SIGNATURE = 0x8000;
+const KEY_CERT_SIGN = 0x0400;
+
+/**
+ * The keyUsage bits of a certificate (RFC 5280 §4.2.1.3; digitalSignature = 0x8000, keyCertSign = 0x0400), or
+ * undefined when it has no keyUsage extension. Node's X509Certificate does not expose them; read from the DER:
+ * OID 2.5.29.15, optional critical BOOLEAN, OCTET STRING { BIT STRING }.
+ */
+function keyUsageBits(cert: X509Certificate): number | undefined {
+  const der = cert.raw;
+  const at = der.indexOf(KEY_USAGE_OID);
+  if (at < 0) return undefined;
+  let i = at + KEY_USAGE_OID.length;
+  if (der[i] === 0x01 && der[i + 1] === 0x01) i += 3;
+  if (der[i] !== 0x04 || der[i + 2] !== 0x03) return undefined;
+  const length = der[i + 3];
+  return ((length >= 2 ? der[i + 5] : 0) << 8) | (length >= 3 ? der[i + 6] : 0);
+}
+
+/** RFC 5280 §4.2.1.3: the server signs its ServerKeyExchange (digitalSignature); each issuer signs certificates (keyCertSign). */
+function keyUsageProblem(path: readonly X509Certificate[]): string | undefined {
+  const leaf = keyUsageBits(path[0]);
+  if (leaf !== undefined && (leaf & DIGITAL_SIGNATURE) === 0) return 'the server certificate\'s key usage does not allow digitalSignature';
+  for (let depth = 1; depth < path.length; depth++) {
+    const bits = keyUsageBits(path[depth]);
+    if (bits !== undefined && (bits & KEY_CERT_SIGN) === 0) return `the CA certificate at depth ${depth} does not allow keyCertSign`;
+  }
+  return undefined;
+}
+
+/** Reads a DER length at `at`: [value length, header bytes], or undefined when it does not fit. */
+function derLength(der: Uint8Array, at: number): [number, number] | undefined {
+  const first = der[at];
+  if (first === undefined) return undefined;
+  if (first < 0x80) return [first, 1];
+  const count = first & 0x7f;
+  if (count === 0 || count > 3 || at + count >= der.length) return undefined;
+  let length = 0;
+  for (let i = 1; i <= count; i++) length = length * 256 + der[at + i];
+  return [length, 1 + count];
+}
+
+// md5WithRSAEncryption, sha1WithRSAEncryption, ecdsa-with-SHA1, dsa-with-sha1 (DER of the OID with its tag)
+const WEAK_SIGNATURE_OIDS = ['06092a864886f70d010104', '06092a864886f70d010105', '06072a8648ce3d0401', '06072a8648ce380403'].map((hex) => Buffer.from(hex, 'hex'));
+
+/**
+ * True when the certificate is signed with MD5 or SHA-1 (RFC 5280 §4.1.1.2 signatureAlgorithm, after the
+ * tbsCertificate): `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm SEQUENCE { OID, ... }, ... }`.
+ */
+function weakSignature(cert: X509Certificate): boolean {
+  const der = cert.raw;
+  const outer = der[0] === 0x30 ? derLength(der, 1) : undefined;
+  if (outer === undefined) return false;
+  const tbsAt = 1 + outer[1];
+  const tbs = der[tbsAt] === 0x30 ? derLength(der, tbsAt + 1) : undefined;
+  if (tbs === undefined) return false;
+  const algorithmAt = tbsAt + 1 + tbs[1] + tbs[0];
+  const algorithm = der[algorithmAt] === 0x30 ? derLength(der, algorithmAt + 1) : undefined;
+  if (algorithm === undefined) return false;
+  const oid = der.subarray(algorithmAt + 1 + algorithm[1]);
+  return WEAK_SIGNATURE_OIDS.some((weak) => oid.subarray(0, weak.length).equals(weak));
+}
+
+/**
+ * RFC 5280 §6.3 for every certificate of the path that has its issuer in the path (OpenSSL's CRL_CHECK_ALL, as
+ * libcoap sets it): revoked fails; no CRL or an expired one fails unless `allowNoCrl` / `allowExpiredCrl`.
+ */
+function revocationProblem(path: readonly X509Certificate[], revocation: NonNullable<VerificationRules['revocation']>, now: number, where: string): CertificateFailure | undefined {
+  const crls = revocation.crls();
+  for (let depth = 0; depth + 1 < path.length; depth++) {
+    const status = revocationStatus(path[depth], path[depth + 1], crls, now);
+    if (status === 'revoked') return describeCode('CERT_REVOKED', where);
+    if (status === 'no-crl' && !revocation.allowNoCrl) return describeCode('UNABLE_TO_GET_CRL', where);
+    if (status === 'crl-expired' && !revocation.allowExpiredCrl) return describeCode('CRL_HAS_EXPIRED', where);
+  }
+  return undefined;
+}
+
+/** The subject CN and subjectAltName of a certificate, in the shape `checkServerIdentity` reads. */
+function identityFields(cert: X509Certificate): Pick<PeerCertificate, 'subject' | 'subjectaltname'> {
+  const cn = commonName(cert);
+  return { subject: (cn === '' ? {} : { CN: cn }) as PeerCertificate['subject'], subjectaltname: cert.subjectAltName ?? '' };
+}
+
+/**
+ * Decides whether the certificates a server presented (leaf first, as received, with no verdict of a TLS
+ * library) identify it: this file's own walk to a trusted root (signatures, CA flags, validity unless
+ * `allowExpiredCerts`, the serverAuth purpose, self-signed only with `allowSelfSigned`), then the same depth,
+ * name and `validateCn` checks as {@link verifyServer}. Used by the DTLS client, which has no OpenSSL underneath.
+ * Revocation is checked against `pki.crlFiles` when `checkCertRevocation` is on (`crl.ts`).
+ * @param now - the scheduler's time, for validity dates
+ */
+export function verifyCertificateChain(presented: readonly X509Certificate[], rules: VerificationRules, now: number, where: string): CertificateFailure | undefined {
+  if (presented.length === 0) return { reason: 'untrusted', message: `${where} sent no certificate` };
+  const walk = walkChain(presented, rules.anchors(), now, rules.allowExpiredCerts);
+  let path: X509Certificate[] = walk.path;
+  let sound = walk.sound.map((ok, depth) => ok && (walk.trusted || (depth === 0 && walk.selfSignedLeaf && rules.allowSelfSigned)));
+  if (!rules.verifyPeerCert) {
+    path = [...presented];
+    sound = path.map((_, depth) => sound[depth] ?? false);
+  } else {
+    const untrusted = !walk.trusted && !(walk.selfSignedLeaf && rules.allowSelfSigned);
+    if (untrusted) return describeCode(walk.selfSignedLeaf ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', where);
+    if (walk.expired && !rules.allowExpiredCerts) return describeCode('CERT_HAS_EXPIRED', where);
+    const problem = walk.problem ?? keyUsageProblem(walk.path);
+    if (problem !== undefined) return { reason: 'untrusted', message: `the certificate of ${where} is not acceptable: ${problem}` };
+    // a trust anchor's own signature does not matter; every certificate it vouches for must not use MD5 or SHA-1
+    const weak = rules.allowWeakSignatures === true ? -1 : walk.path.findIndex((cert, depth) => !(walk.trusted && depth === walk.path.length - 1) && weakSignature(cert));
+    if (weak >= 0) {
+      return { reason: 'untrusted', message: `the certificate at depth ${weak} of ${where} is signed with MD5 or SHA-1; allowBadMdHash accepts that` };
+    }
+    const revoked = rules.revocation === undefined ? undefined : revocationProblem(walk.path, rules.revocation, now, where);
+    if (revoked !== undefined) return revoked;
+    const shortRsa = rules.minRsaBits === undefined ? undefined : path.findIndex((cert) => (cert.publicKey.asymmetricKeyDetails?.modulusLength ?? Infinity) < rules.minRsaBits!);
+    if (shortRsa !== undefined && shortRsa >= 0) {
+      return { reason: 'untrusted', message: `the certificate at depth ${shortRsa} of ${where} has an RSA key shorter than ${rules.minRsaBits} bits; allowShortRsaLength accepts that` };
+    }
+  }
+  return checkPathIdentity(path, sound, identityFields(presented[0]), rules, where);
+}
+
+/**
+ * The verification rules of certificate credentials, as TLS and DTLS both apply them (libcoap
+ * `coap_dtls_pki_t`): `identity` is `pki.clientSni` or the host.
+ */
+export function verificationRules(pki: PkiCredentials, materials: PkiMaterials, host: string): VerificationRules {
+  const allowSelfSigned = pki.allowSelfSigned === true && !(pki.checkCommonCa !== false && pki.pkiKey?.caFile !== undefined);
+  let anchors: X509Certificate[] | undefined;
+  let crls: ParsedCrl[] | undefined;
+  return {
+    verifyPeerCert: pki.verifyPeerCert !== false,
+    allowSelfSigned,
+    allowExpiredCerts: pki.allowExpiredCerts === true,
+    excused: excusedErrors(pki, allowSelfSigned),
+    maxDepth: pki.certChainValidation === false ? undefined : (pki.certChainVerifyDepth ?? 10),
+    identity: pki.clientSni ?? host,
+    validateCn: pki.validateCn,
+    anchors: () => (anchors ??= parseAnchors(materials.ca)),
+    minRsaBits: pki.allowShortRsaLength === true ? undefined : 2048,
+    allowWeakSignatures: pki.allowBadMdHash === true,
+    revocation:
+      pki.checkCertRevocation === true
+        ? { crls: () => (crls ??= parseCrlPems(materials.crl ?? [])), allowNoCrl: pki.allowNoCrl === true, allowExpiredCrl: pki.allowExpiredCrl === true }
+        : undefined,
+  };
 }
 
 /** An error reduced to its code (an OpenSSL message may quote input). */

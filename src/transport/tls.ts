@@ -220,6 +220,9 @@ export function prepareTlsClient(options: TlsClientOptions, host: string, port: 
   const psk = options.psk === undefined ? undefined : checkPsk(options.psk);
   const pki = options.pki ?? {};
   if (psk === undefined) checkPki(pki, 'pki');
+  if (pki.isRpkNotCert === true) {
+    throw new CoapArgumentError(`pki.isRpkNotCert: raw public keys (RFC 7250) work over DTLS (coaps://) only; Node's TLS has none`, { field: 'pki.isRpkNotCert' });
+  }
   const pskSuites = psk === undefined ? [] : checkPskSuites(options.pskCipherSuites);
   const servername = (psk !== undefined ? psk.credentials.clientSni : pki.clientSni) ?? (hostIsIp ? undefined : host);
   const verifyPeerCert = pki.verifyPeerCert !== false;

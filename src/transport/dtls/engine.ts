@@ -13,6 +13,9 @@
  *   so the same `require()` works in specs.
  * - Older Node (20.0 to 20.18, or `--no-experimental-require-module`) throws `ERR_REQUIRE_ESM`: the transport
  *   then errors with a `CoapTransportError` saying so, instead of `rxcoap/node` failing to load at all.
+ * - The ES module build (dist/esm) gets its `require` from `createRequire(import.meta.url)` (scripts/build-esm.js).
+ * - node-dtls-client is an optional peer dependency: when it is not installed the transport errors with a
+ *   `CoapTransportError` saying how to install it.
  * A dynamic `import()` is not used: TypeScript's CommonJS output rewrites it into `require()`, and the
  * usual `new Function('return import(x)')` workaround fails under jest without `--experimental-vm-modules`.
  */
@@ -39,10 +42,14 @@ export function loadDtlsEngine(): DtlsEngine {
     return cachedEngine;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
+    // node-dtls-client is an optional peer dependency: its engines field says Node >= 22 (it runs on 20.19 too),
+    // which would fail an engine-strict install of rxcoap on Node 20, so users who want coaps:// install it.
     const message =
       code === 'ERR_REQUIRE_ESM'
         ? `cannot load node-dtls-client: it is an ES module and this Node (${process.version}) cannot require() ES modules; use Node >= 20.19`
-        : 'cannot load node-dtls-client, the DTLS engine';
+        : code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND'
+          ? 'coaps:// (DTLS-PSK) needs node-dtls-client, an optional peer dependency that is not installed: npm install node-dtls-client'
+          : 'cannot load node-dtls-client, the DTLS engine';
     throw new CoapTransportError(message, { cause: error, syscallCode: typeof code === 'string' ? code : undefined });
   }
 }
