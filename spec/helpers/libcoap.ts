@@ -334,11 +334,23 @@ export async function startLibcoapServer(options: LibcoapServerOptions): Promise
       });
     const server: LibcoapServer = { host, port, securePort: port + 1, process: child, version, output: () => output, waitForOutput, stop };
     const deadline = Date.now() + readyTimeout;
+    let unbound = false;
     while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
       if (unixPath !== undefined) {
         if (isSocket(unixPath)) return server;
         await new Promise((resolve) => setTimeout(resolve, 20));
-      } else if (await coapPing(host, port, 100)) return server;
+      } else if (await coapPing(host, port, 100)) {
+        // libcoap goes on serving when one of its endpoints fails to bind (port + 1 for DTLS/TLS may have been
+        // taken by another socket since it was checked free): its log says so, and the next try takes other ports.
+        if (!/bind[^\n]*(in use|failed)/i.test(output)) return server;
+        lastError = `${build} on ${host}:${port} could not bind all its endpoints; output:\n${output}`;
+        unbound = true;
+        break;
+      }
+    }
+    if (unbound) {
+      await stop();
+      continue;
     }
     lastError = `${build} on ${host}:${port} did not answer a CoAP ping within ${readyTimeout} ms; output:\n${output}`;
     await stop();

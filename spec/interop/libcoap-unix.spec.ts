@@ -100,9 +100,13 @@ describeUnixDgram('Unix datagram sockets (unix-dgram)', () => describeInterop('c
     expect(put.codeText).toMatch(/^2\.0[14]$/);
     const back = await lastValueFrom(session.get('/big-unix').pipe(timeout(REQUEST_LIMIT * 3)));
     expect(Buffer.compare(Buffer.from(back.payload), Buffer.from(body))).toBe(0);
-    const log = server.output().slice(from);
-    expect([...log.matchAll(/c:PUT i:[0-9a-f]{4} \{[0-9a-f]*\} \[[^\]]*Block1:\d+\/[M_]\//g)].length).toBeGreaterThanOrEqual(20);
-    expect([...log.matchAll(/c:2\.05 i:[0-9a-f]{4} \{[0-9a-f]*\} \[[^\]]*Block2:\d+\/[M_]\//g)].length).toBeGreaterThanOrEqual(20);
+    // The server's log arrives through a pipe: its last lines may come after our last response, so wait for them.
+    const count = (pattern: RegExp): number => [...server.output().slice(from).matchAll(pattern)].length;
+    const block1 = /c:PUT i:[0-9a-f]{4} \{[0-9a-f]*\} \[[^\]]*Block1:\d+\/[M_]\//g;
+    const block2 = /c:2\.05 i:[0-9a-f]{4} \{[0-9a-f]*\} \[[^\]]*Block2:\d+\/[M_]\//g;
+    for (let waited = 0; waited < 2_000 && (count(block1) < 20 || count(block2) < 20); waited += 50) await delay(50);
+    expect(count(block1)).toBeGreaterThanOrEqual(20);
+    expect(count(block2)).toBeGreaterThanOrEqual(20);
   });
 
   it('removes the default local path when the session is released', async () => {
