@@ -18,55 +18,45 @@
 import type { TableRow } from './table';
 import { printTable } from './table';
 import { emitResult, killAll, killAllNow } from './children';
-import { figureGetOneOutstanding, figureGetThirtyTwo, udpGetChild, type UdpGetArgs } from './udp-get';
-import { blockChild, figureBlockDownload, type BlockChildArgs } from './block-download';
-import { figureObserve, observeChild, type ObserveChildArgs } from './observe';
-import { dtlsChild, figureDtls, type DtlsChildArgs } from './dtls';
-import { dtlsPkiChild, figureDtlsPki, type DtlsPkiChildArgs } from './dtls-pki';
-import { figureTcp, figureTls, streamGetChild, type StreamGetArgs } from './tcp';
-import { figureWs, wsGetChild, type WsGetArgs } from './ws';
-import { figureIdleMemory, idleMemoryChild, serveTcpTestPeer, type IdleMemoryArgs } from './idle-memory';
+// Each figure's module is loaded when it runs, so a measuring child holds only what its figure needs (the idle
+// memory figure counts heap per session: unrelated modules and their state must not be in that process).
+type Loaded = typeof import('./udp-get') & typeof import('./block-download') & typeof import('./observe') & typeof import('./dtls') &
+  typeof import('./dtls-pki') & typeof import('./tcp') & typeof import('./ws') & typeof import('./idle-memory');
+type ChildName = 'udp-get' | 'block' | 'observe' | 'dtls' | 'dtls-pki' | 'stream-get' | 'ws-get' | 'memory';
 
 /** Child mode: one measurement, result on stdout. */
 async function child(figure: string, args: unknown): Promise<unknown> {
-  switch (figure) {
-    case 'udp-get':
-      return udpGetChild(args as UdpGetArgs);
-    case 'block':
-      return blockChild(args as BlockChildArgs);
-    case 'observe':
-      return observeChild(args as ObserveChildArgs);
-    case 'dtls':
-      return dtlsChild(args as DtlsChildArgs);
-    case 'dtls-pki':
-      return dtlsPkiChild(args as DtlsPkiChildArgs);
-    case 'stream-get':
-      return streamGetChild(args as StreamGetArgs);
-    case 'ws-get':
-      return wsGetChild(args as WsGetArgs);
-    case 'memory':
-      return idleMemoryChild(args as IdleMemoryArgs);
-    default:
-      throw new Error(`unknown child figure ${figure}`);
-  }
+  const children: Record<ChildName, () => Promise<unknown>> = {
+    'udp-get': async () => (await import('./udp-get')).udpGetChild(args as Parameters<Loaded['udpGetChild']>[0]),
+    block: async () => (await import('./block-download')).blockChild(args as Parameters<Loaded['blockChild']>[0]),
+    observe: async () => (await import('./observe')).observeChild(args as Parameters<Loaded['observeChild']>[0]),
+    dtls: async () => (await import('./dtls')).dtlsChild(args as Parameters<Loaded['dtlsChild']>[0]),
+    'dtls-pki': async () => (await import('./dtls-pki')).dtlsPkiChild(args as Parameters<Loaded['dtlsPkiChild']>[0]),
+    'stream-get': async () => (await import('./tcp')).streamGetChild(args as Parameters<Loaded['streamGetChild']>[0]),
+    'ws-get': async () => (await import('./ws')).wsGetChild(args as Parameters<Loaded['wsGetChild']>[0]),
+    memory: async () => (await import('./idle-memory')).idleMemoryChild(args as Parameters<Loaded['idleMemoryChild']>[0]),
+  };
+  const run = children[figure as ChildName];
+  if (run === undefined) throw new Error(`unknown child figure ${figure}`);
+  return run();
 }
 
 const figures: Record<string, () => Promise<TableRow[]>> = {
-  get1: () => figureGetOneOutstanding('libcoap'),
-  get1fast: () => figureGetOneOutstanding('fast'),
-  get32: () => figureGetThirtyTwo(),
+  get1: async () => (await import('./udp-get')).figureGetOneOutstanding('libcoap'),
+  get1fast: async () => (await import('./udp-get')).figureGetOneOutstanding('fast'),
+  get32: async () => (await import('./udp-get')).figureGetThirtyTwo(),
   codec: async () => {
     const { runCodecBench } = await import('./codec');
     return (await runCodecBench()).map((row) => ({ ...row, figure: `codec ${row.figure}` }));
   },
-  block: () => figureBlockDownload(),
-  observe: () => figureObserve(),
-  dtls: () => figureDtls(),
-  'dtls-pki': () => figureDtlsPki(),
-  tcp: () => figureTcp(),
-  tls: () => figureTls(),
-  ws: () => figureWs(),
-  memory: () => figureIdleMemory(),
+  block: async () => (await import('./block-download')).figureBlockDownload(),
+  observe: async () => (await import('./observe')).figureObserve(),
+  dtls: async () => (await import('./dtls')).figureDtls(),
+  'dtls-pki': async () => (await import('./dtls-pki')).figureDtlsPki(),
+  tcp: async () => (await import('./tcp')).figureTcp(),
+  tls: async () => (await import('./tcp')).figureTls(),
+  ws: async () => (await import('./ws')).figureWs(),
+  memory: async () => (await import('./idle-memory')).figureIdleMemory(),
   // esbuild is a dev dependency: bench/bundle.ts loads it only for this figure.
   bundle: async () => (await import('./bundle')).figureBundle(),
 };
@@ -76,7 +66,7 @@ async function main(): Promise<void> {
   if (argv[0] === '--serve') {
     // Server mode (started pinned by a figure, killed by pid): prints `READY PORT`, runs until killed.
     if (argv[1] !== 'tcp-test-peer') throw new Error(`unknown server ${argv[1]}`);
-    await serveTcpTestPeer();
+    await (await import('./idle-memory')).serveTcpTestPeer();
     return;
   }
   if (argv[0] === '--child') {
