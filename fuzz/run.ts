@@ -4,7 +4,8 @@
  * 1. codec: every decoder on random bytes and on mutations of valid encodings (typed errors only);
  * 2. virtual: sessions on the fake transport in virtual time against the hostile responder (the volume);
  * 3. live: `CoapContext` sessions over real UDP loopback against the hostile peer, many at once;
- * 4. stream: `coap+tcp://` and `coaps+tcp://` (TLS-PSK) sessions against the hostile stream peer (issue 17):
+ * 4. stream: `coap+tcp://`, `coaps+tcp://` (TLS-PSK) and `coap+ws://` sessions against the hostile stream and
+ *    WebSocket peers (issues 17, 18):
  *    mutated frames in random chunks, absurd lengths, hostile CSMs and signals, disconnects mid-frame;
  * 5. dtls: the DTLS-PSK transport against a fake DTLS server that answers with garbage and mutated records.
  *

@@ -1,6 +1,8 @@
 /**
  * Part 4: live sessions over CoAP over TCP and TLS-PSK (RFC 8323) against the hostile stream peer
- * (`startHostileStreamPeer`): mutated frames cut into random chunks, absurd lengths, reserved TKL 15,
+ * (`startHostileStreamPeer`), and over WebSockets (RFC 8323 §4) against the hostile WebSocket peer
+ * (`startHostileWsPeer`: refused upgrades, text and oversized messages, absurd frame lengths, odd closes, on top of
+ * the same hostile responder): mutated frames cut into random chunks, absurd lengths, reserved TKL 15,
  * unknown signals, Ping floods, Release and Abort with garbage options, CSMs that are late, missing, mutated
  * or say Max-Message-Size 0 or 2^32-1, disconnects mid-frame, duplicate and unsolicited responses (issue 17,
  * "the hostile peer of the hardening issue over TCP"). The sessions are the ones a user makes
@@ -22,12 +24,14 @@
 import { CoapContext } from '../src/context';
 import { SignalCode, tokenToHex, type CoapPdu } from '../src/codec/pdu';
 import { StreamDeframer, decodeStreamFrame, encodeStreamFrame } from '../src/codec/stream-codec';
-import { tcpTransport, tlsTransport } from '../src/node';
+import { decodeWsMessage, encodeWsMessage } from '../src/codec/ws-codec';
+import { tcpTransport, tlsTransport, wsTransport } from '../src/node';
 import { DEFAULT_RELIABLE_MAX_MESSAGE_SIZE } from '../src/session/reliable-stack';
 import type { ClientSession } from '../src/session/client-session';
 import type { TransmissionParameters } from '../src/message-layer/transmission-params';
 import type { TransportFactory } from '../src/transport/transport';
 import { startHostileStreamPeer, type HostileStreamPeer } from '../src/testing/hostile-stream-peer';
+import { startHostileWsPeer } from '../src/testing/hostile-ws-peer';
 import { pick, randomInt } from '../src/testing/mutate';
 import { seededRandom } from '../src/testing/seeded-random';
 import { Observable, defer, finalize, map } from 'rxjs';
@@ -52,8 +56,10 @@ export const STREAM_TRANSMISSION: Partial<TransmissionParameters> = { separateRe
 /** Sessions running at once (each its own connection). */
 const CONCURRENCY = 64;
 /** Share of sessions over TLS-PSK (a handshake each), and to the gentle TCP peer; the rest go to the harsh one. */
-const TLS_SHARE = 0.25;
-const GENTLE_SHARE = 0.25;
+const TLS_SHARE = 0.2;
+/** Share of sessions over `coap+ws://` to the hostile WebSocket peer. */
+const WS_SHARE = 0.2;
+const GENTLE_SHARE = 0.2;
 /** Share of sessions with `reconnect`, and with `keepalive`. */
 const RECONNECT_SHARE = 0.2;
 const KEEPALIVE_SHARE = 0.2;
@@ -104,6 +110,8 @@ const FIRST_CHUNKS = 6;
  * with the session's Max-Message-Size, so it stops where the session's deframer stops.
  */
 class StreamProbe extends TransportProbe {
+  /** A byte stream of RFC 8323 §3.2 frames, or one RFC 8323 §4 message per WebSocket message. */
+  readonly #framing: 'stream' | 'websocket';
   /** The latest chunks received (for the reproduction). */
   readonly chunks: { time: number; chunk: Uint8Array }[] = [];
   readonly connections: OpenedConnection[] = [];
@@ -115,14 +123,19 @@ class StreamProbe extends TransportProbe {
   readonly #answers: string[] = [];
   readonly #clock: Clock;
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, framing: 'stream' | 'websocket') {
     super(clock);
     this.#clock = clock;
+    this.#framing = framing;
+  }
+
+  #decode(frame: Uint8Array): CoapPdu {
+    return this.#framing === 'stream' ? decodeStreamFrame(frame) : decodeWsMessage(frame);
   }
 
   /** A new connection: a new stream to deframe. */
   opened(localPort: number): void {
-    this.#deframer = new StreamDeframer({ maxMessageSize: DEFAULT_RELIABLE_MAX_MESSAGE_SIZE });
+    this.#deframer = this.#framing === 'stream' ? new StreamDeframer({ maxMessageSize: DEFAULT_RELIABLE_MAX_MESSAGE_SIZE }) : undefined;
     this.connections.push({ time: this.#clock.now(), localPort, firstChunks: [] });
     if (this.connections.length > 8) this.connections.shift();
   }
@@ -142,7 +155,7 @@ class StreamProbe extends TransportProbe {
     ring(this.sent, { time: now, frame }, 6);
     let pdu: CoapPdu;
     try {
-      pdu = decodeStreamFrame(frame);
+      pdu = this.#decode(frame);
     } catch {
       return;
     }
@@ -170,14 +183,24 @@ class StreamProbe extends TransportProbe {
     const connection = this.connections[this.connections.length - 1];
     if (connection !== undefined && connection.firstChunks.length < FIRST_CHUNKS) connection.firstChunks.push({ time: now, chunk });
     this.onReceive?.(chunk);
-    const deframer = this.#deframer;
-    if (deframer === undefined) return;
     let pdus: CoapPdu[];
-    try {
-      pdus = deframer.push(chunk);
-    } catch {
-      this.#deframer = undefined; // the session aborts this connection too
-      return;
+    if (this.#framing === 'websocket') {
+      // One message per WebSocket message: a bad one ends the connection for the session too, nothing to follow.
+      if (chunk.length > DEFAULT_RELIABLE_MAX_MESSAGE_SIZE) return;
+      try {
+        pdus = [decodeWsMessage(chunk)];
+      } catch {
+        return;
+      }
+    } else {
+      const deframer = this.#deframer;
+      if (deframer === undefined) return;
+      try {
+        pdus = deframer.push(chunk);
+      } catch {
+        this.#deframer = undefined; // the session aborts this connection too
+        return;
+      }
     }
     for (const pdu of pdus) {
       const latest = this.#latest;
@@ -188,7 +211,7 @@ class StreamProbe extends TransportProbe {
       if (!answers) continue;
       let frame: Uint8Array;
       try {
-        frame = encodeStreamFrame(pdu);
+        frame = this.#framing === 'stream' ? encodeStreamFrame(pdu) : encodeWsMessage(pdu);
       } catch {
         continue;
       }
@@ -259,6 +282,7 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   const harsh = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x7c9), correctRate: 0.5, hazardRate: 0.2 });
   const gentle = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x9e7), correctRate: 0.9, hazardRate: 0.03, csmFaultRate: 0.1 });
   const tlsPeer = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x715), correctRate: 0.6, hazardRate: 0.15, tls: { psk: PSK } });
+  const wsPeer = await startHostileWsPeer({ tickInterval: 20, lateDelay: 60, blockSize: 256, seed: mixSeed(seed, 0x3e5), correctRate: 0.6, hazardRate: 0.15 });
   const peers: readonly HostileStreamPeer[] = [harsh, gentle, tlsPeer];
   const names = new Map<HostileStreamPeer, string>([
     [harsh, 'tcp harsh'],
@@ -266,7 +290,8 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
     [tlsPeer, 'tls'],
   ]);
   const context = new CoapContext({ transmission: STREAM_TRANSMISSION, random: seededRandom(seed ^ 0x51ea), tokenGenerator: seededTokens(seed ^ 0x7c9, 8) });
-  const inputs = (): number => peers.reduce((sum, peer) => sum + peer.stats.framesSent, 0);
+  const wsFramesSent = (): number => Object.values(wsPeer.stats.sent).reduce((sum, count) => sum + count, 0);
+  const inputs = (): number => peers.reduce((sum, peer) => sum + peer.stats.framesSent, 0) + wsFramesSent();
 
   // The latest chunks any session received: what an uncaught exception (reported a tick late) was about.
   const inbound: { session: number; time: number; chunk: Uint8Array }[] = [];
@@ -286,10 +311,13 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       const random = seededRandom(sessionSeed);
       const draw = random();
       const tls = draw < TLS_SHARE;
-      const peer = tls ? tlsPeer : draw < TLS_SHARE + GENTLE_SHARE ? gentle : harsh;
-      const port = peer.address.port;
-      const probe = new StreamProbe(clock);
+      const ws = !tls && draw < TLS_SHARE + WS_SHARE;
+      const peer = tls ? tlsPeer : draw < TLS_SHARE + WS_SHARE + GENTLE_SHARE ? gentle : harsh;
+      const port = ws ? wsPeer.address.port : peer.address.port;
+      const peerName = ws ? 'ws' : names.get(peer);
+      const probe = new StreamProbe(clock, ws ? 'websocket' : 'stream');
       probe.describeConnection = (localPort) => {
+        if (ws) return `the hostile WebSocket peer (its seed ${mixSeed(seed, 0x3e5)}), connection from :${localPort}`;
         const info = peer.connectionFor(localPort);
         if (info === undefined) return 'not known to the peer';
         return `peer ${names.get(peer)} connection ${info.id}, seed ${info.seed}, CSM ${info.csm}${info.open ? '' : ', closed'}; it sent first: ${info.firstKinds.join(', ')}; last: ${info.kinds.join(', ')}`;
@@ -297,8 +325,9 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       probe.onReceive = (chunk) => {
         ring(inbound, { session: number, time: clock.now(), chunk }, 8);
       };
-      const server = `${tls ? 'coaps+tcp' : 'coap+tcp'}://127.0.0.1:${port}`;
-      const transport = probed(tls ? tlsTransport({ host: '127.0.0.1', port, psk: PSK }) : tcpTransport({ host: '127.0.0.1', port }), probe);
+      const server = `${tls ? 'coaps+tcp' : ws ? 'coap+ws' : 'coap+tcp'}://127.0.0.1:${port}`;
+      const factory = tls ? tlsTransport({ host: '127.0.0.1', port, psk: PSK }) : ws ? wsTransport({ host: '127.0.0.1', port }) : tcpTransport({ host: '127.0.0.1', port });
+      const transport = probed(factory, probe);
       // Some sessions reconnect by themselves, some send keepalive Pings (seconds, libcoap's unit).
       const reconnect: Reconnect | undefined = random() < RECONNECT_SHARE ? { initialDelay: randomInt(random, 10, 100), maxDelay: 300, maxAttempts: randomInt(random, 1, 3) } : undefined;
       const keepalive = random() < KEEPALIVE_SHARE ? pick(random, [0.2, 0.5, 1]) : undefined;
@@ -311,11 +340,11 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
         resolve();
         return;
       }
-      tally.note(`sessions ${names.get(peer)}`);
+      tally.note(`sessions ${peerName}`);
       if (reconnect !== undefined) tally.note('sessions with reconnect');
       if (keepalive !== undefined) tally.note('sessions with keepalive');
       const settings = `${reconnect === undefined ? '' : `, reconnect ${JSON.stringify(reconnect)}`}${keepalive === undefined ? '' : `, keepalive ${keepalive} s`}`;
-      const where = `stream session ${number} over ${tls ? 'TLS-PSK' : 'TCP'} to the ${names.get(peer)} peer${settings} (part seed ${seed}, session seed ${sessionSeed})`;
+      const where = `stream session ${number} over ${tls ? 'TLS-PSK' : ws ? 'WebSocket' : 'TCP'} to the ${peerName} peer${settings} (part seed ${seed}, session seed ${sessionSeed})`;
       const driver = new SessionDriver(withMarkedPings(session, probe), probe, drawScript(random, randomInt(random, 2, 8)), { clock, limits: limits(reconnect), tally, random, where }, () => {
         running.delete(driver);
         resolve();
@@ -353,6 +382,16 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   if (progress !== undefined) clearInterval(progress);
   tally.inputs = inputs();
 
+  {
+    const stats = wsPeer.stats;
+    tally.note('peer ws connections', wsPeer.stats.connections);
+    tally.note('peer ws frames', wsFramesSent());
+    tally.note('peer ws requests', stats.requests);
+    tally.note('peer ws notifications', stats.notifications);
+    tally.note('peer ws highest Block2 number', stats.maxBlock2);
+    for (const [kind, count] of Object.entries(stats.handshakes)) tally.note(`ws handshake ${kind}`, count);
+    for (const [kind, count] of Object.entries(stats.hazards)) tally.note(`ws hazard ${kind}`, count);
+  }
   for (const peer of peers) {
     const stats = peer.stats;
     const name = `peer ${names.get(peer)}`;
@@ -369,5 +408,5 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   }
   tally.note('sessions', sessions);
   await context.free();
-  await Promise.all(peers.map((peer) => peer.close()));
+  await Promise.all([...peers.map((peer) => peer.close()), wsPeer.close()]);
 }
