@@ -59,15 +59,8 @@ export function wsPing(mid: number): Uint8Array {
   return encodeWsMessage(createPdu({ code: SignalCode.Ping, token: Uint8Array.of(mid >> 8, mid & 0xff) }));
 }
 
-/** The contract's round trip over WebSockets: Ping out, Pong with the same token back; one message per frame. */
-export const wsContract = {
-  reliable: true,
-  request: wsPing,
-  isAnswer(frame: Uint8Array, mid: number): boolean {
-    const pdu = decodeWsMessage(frame);
-    return pdu.code === SignalCode.Pong && pdu.token.length === 2 && pdu.token[0] === mid >> 8 && pdu.token[1] === (mid & 0xff);
-  },
-};
+/** The contract's round trip over WebSockets (Ping out, Pong with the same token back): the public one. */
+export { webSocketPingContract as wsContract } from '../../src/testing/transport-contract';
 
 /** Starts the peer on 127.0.0.1 port 0. */
 export async function startWsPeer(options: WsPeerOptions = {}): Promise<WsPeer> {
