@@ -10,7 +10,8 @@
  * that are CAs, a trusted root, validity unless excused, the serverAuth purpose). Then the chain depth, the
  * host name or IP (subjectAltName, CN as fallback) and last `validateCn` for each certificate of the chain.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type X509Certificate } from 'node:crypto';
+import { parseCertificate } from './certificate-cache';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -97,10 +98,10 @@ function certificates(value: PkiMaterial, field: string): string[] {
     if (looksLikePem(material)) {
       const blocks = pemBlocks(pemText(material), 'CERTIFICATE');
       if (blocks.length === 0) throw new Error('no CERTIFICATE block');
-      for (const block of blocks) new X509Certificate(block);
+      for (const block of blocks) parseCertificate(block);
       return blocks;
     }
-    return [new X509Certificate(material as Buffer).toString()];
+    return [parseCertificate(material as Buffer).toString()];
   } catch (error) {
     throw new CoapArgumentError(`${field} holds no readable PEM or DER certificate`, { field, cause: error });
   }
@@ -207,7 +208,7 @@ export function parseAnchors(pems: readonly string[] | undefined): X509Certifica
 
 function tryParse(pem: string): X509Certificate[] {
   try {
-    return [new X509Certificate(pem)];
+    return [parseCertificate(pem)];
   } catch {
     return [];
   }
@@ -245,7 +246,7 @@ function peerChain(peer: PeerCertificate & { issuerCertificate?: PeerCertificate
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
   for (let cert: (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined = peer; cert?.raw !== undefined; cert = cert.issuerCertificate) {
-    const parsed = new X509Certificate(cert.raw);
+    const parsed = parseCertificate(cert.raw);
     if (seen.has(parsed.fingerprint256)) break;
     seen.add(parsed.fingerprint256);
     chain.push(parsed);

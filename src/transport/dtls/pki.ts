@@ -7,7 +7,8 @@
  * server's certificate chain is verified by `tls-verify.ts`, the same rules as CoAP over TLS (`pki` options,
  * libcoap `coap_dtls_pki_t` in camelCase, and `ctx.setPkiRootCas`).
  */
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type X509Certificate, type KeyObject } from 'node:crypto';
+import { parseCertificate } from '../certificate-cache';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
@@ -98,7 +99,7 @@ const ALERT_OF: Readonly<Record<CertificateFailureReason, number>> = {
 function clientIdentity(materials: PkiMaterials): ClientIdentity | undefined {
   if (materials.cert === undefined || materials.key === undefined) return undefined;
   const blocks = materials.cert.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  const certificates = blocks.map((pem) => new Uint8Array(new X509Certificate(pem).raw));
+  const certificates = blocks.map((pem) => new Uint8Array(parseCertificate(pem).raw));
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(materials.key);
@@ -106,7 +107,7 @@ function clientIdentity(materials: PkiMaterials): ClientIdentity | undefined {
     throw new CoapArgumentError('pki.pkiKey.privateKey cannot be used', { field: 'pki.pkiKey.privateKey' });
   }
   if (blocks.length === 0) throw new CoapArgumentError('pki.pkiKey.publicCert holds no certificate', { field: 'pki.pkiKey.publicCert' });
-  const leaf = new X509Certificate(blocks[0]!);
+  const leaf = parseCertificate(blocks[0]!);
   if (!leaf.checkPrivateKey(privateKey)) {
     throw new CoapArgumentError('pki.pkiKey.privateKey does not belong to pki.pkiKey.publicCert', { field: 'pki.pkiKey.privateKey' });
   }
@@ -214,7 +215,7 @@ export function dtlsPkiTransport(options: DtlsPkiTransportOptions): TransportFac
     }
     let chain: X509Certificate[];
     try {
-      chain = presented.certificates.map((der) => new X509Certificate(der));
+      chain = presented.certificates.map((der) => parseCertificate(der));
     } catch {
       return { ok: false, error: new CoapDtlsError('untrusted', `${where} sent a certificate that does not parse`, { peer: remote }), alert: AlertDescription.bad_certificate };
     }
