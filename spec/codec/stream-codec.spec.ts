@@ -199,6 +199,68 @@ describe('stream codec: StreamDeframer', () => {
   it('ignores empty chunks', () => {
     expect(new StreamDeframer().push(new Uint8Array(0))).toEqual([]);
   });
+
+  it('reports the stream offset of a malformed frame after another in the same chunk, and across chunks', () => {
+    expect(pushError(new StreamDeframer(), hex('0001 1001f1'))).toMatchObject({ reason: 'RESERVED_DELTA', fatal: true, offset: 4 });
+    const split = new StreamDeframer();
+    expect(split.push(hex('0001 10'))).toHaveLength(1);
+    expect(pushError(split, hex('01f1'))).toMatchObject({ reason: 'RESERVED_DELTA', fatal: true, offset: 4 });
+  });
+
+  it('returns token, options and payload as views into the chunk for a frame in the middle of it', () => {
+    const chunk = hex('0001 52 01 a1b2 b4 74656d70 0002');
+    const [, pdu] = new StreamDeframer().push(chunk);
+    expect(fields(pdu)).toEqual({ code: 1, token: 'a1b2', options: [[11, '74656d70']], payload: '' });
+    expect(pdu.token.buffer).toBe(chunk.buffer);
+    expect(pdu.token.byteOffset).toBe(4);
+    expect(pdu.options[0].value.byteOffset).toBe(7);
+  });
+});
+
+describe('stream codec: StreamDeframer write and read (one message at a time)', () => {
+  const all = Uint8Array.from(Buffer.concat(fixtures.map((f) => Buffer.from(hex(f.frame)))));
+
+  /** Everything `read` returns after writing `chunks`, one by one. */
+  function readAll(deframer: StreamDeframer, chunk: Uint8Array): CoapPdu[] {
+    deframer.write(chunk);
+    const pdus: CoapPdu[] = [];
+    for (let pdu = deframer.read(); pdu !== undefined; pdu = deframer.read()) pdus.push(pdu);
+    return pdus;
+  }
+
+  it('reads every fixture from one stream split at every offset', () => {
+    for (let split = 0; split <= all.length; split += 5) {
+      const deframer = new StreamDeframer({ maxMessageSize: 100_000 });
+      const pdus = [...readAll(deframer, all.subarray(0, split)), ...readAll(deframer, all.subarray(split))];
+      expect(pdus.map(fields)).toEqual(fixtures.map((f) => fields(f.pdu)));
+      expect(deframer.idle).toBe(true);
+    }
+  });
+
+  it('returns undefined until a frame is complete, and nothing is decoded by write', () => {
+    const deframer = new StreamDeframer();
+    deframer.write(hex('52 01 a1'));
+    expect(deframer.read()).toBeUndefined();
+    deframer.write(hex('b2 b4 74656d70'));
+    expect(fields(deframer.read()!)).toEqual({ code: 1, token: 'a1b2', options: [[11, '74656d70']], payload: '' });
+    expect(deframer.read()).toBeUndefined();
+  });
+
+  it('returns the messages before a malformed frame, then fails for good', () => {
+    const deframer = new StreamDeframer();
+    deframer.write(hex('0001 0f01'));
+    expect(fields(deframer.read()!)).toMatchObject({ code: 1 });
+    let error: unknown;
+    try {
+      deframer.read();
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'COAP_ERR_DECODE', reason: 'RESERVED_TOKEN_LENGTH', fatal: true, offset: 2 });
+    expect(() => deframer.read()).toThrow(error as Error);
+    expect(() => deframer.write(hex('0001'))).toThrow(error as Error);
+    expect(deframer.bufferedBytes).toBe(0);
+  });
 });
 
 describe('stream codec: decodeStreamFrame', () => {

@@ -14,7 +14,7 @@
  *   ... then 0xFF and the payload, only when the payload is not empty.
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
-import { EMPTY_BYTES, type CoapOption, type CoapPdu } from './pdu';
+import { EMPTY_BYTES, type CoapOption, type CoapPdu, type MessageType } from './pdu';
 
 const PAYLOAD_MARKER = 0xff;
 
@@ -118,63 +118,71 @@ export function writeOptionsAndPayload(out: Uint8Array, offset: number, options:
   return offset;
 }
 
-/** Options and payload read from a message; the values are views into the input (no copies). */
-export interface DecodedBody {
-  options: CoapOption[];
-  payload: Uint8Array;
-}
+/**
+ * The options of the message being read, reused by every read: a read copies out exactly as many as it found
+ * (an array of the right size instead of one grown by `push`, which reserves room for 17) and clears its slots.
+ */
+const scratch: (CoapOption | undefined)[] = [];
 
 /**
- * Reads options and payload from `bytes[offset, end)`. Throws {@link CoapDecodeError} for reserved nibbles,
- * truncation, an option number above 65535 or a payload marker followed by nothing (RFC 7252 §3.1: message
- * format errors).
+ * Reads options and payload from `bytes[offset, end)` and returns the PDU made of them and the header fields
+ * given. Throws {@link CoapDecodeError} for reserved nibbles, truncation, an option number above 65535 or a
+ * payload marker followed by nothing (RFC 7252 §3.1: message format errors). The option values and the
+ * payload are views into `bytes` (no copies).
  */
-export function readOptionsAndPayload(bytes: Uint8Array, offset: number, end: number, messageId: number | undefined, fatal: boolean): DecodedBody {
-  const options: CoapOption[] = [];
+export function readBody(type: MessageType, code: number, messageId: number, token: Uint8Array, bytes: Uint8Array, offset: number, end: number, fatal: boolean): CoapPdu {
+  let count = 0;
+  // Errors name the message ID of a datagram; stream framings (whose errors are fatal) have none.
+  const reportedId = fatal ? undefined : messageId;
   let number = 0;
+  let payload = EMPTY_BYTES;
   while (offset < end) {
     const head = bytes[offset];
     if (head === PAYLOAD_MARKER) {
       if (offset + 1 === end) {
-        throw new CoapDecodeError('EMPTY_PAYLOAD', 'payload marker followed by an empty payload', { offset, fatal, messageId });
+        throw new CoapDecodeError('EMPTY_PAYLOAD', 'payload marker followed by an empty payload', { offset, fatal, messageId: reportedId });
       }
-      return { options, payload: new Uint8Array(bytes.buffer, bytes.byteOffset + offset + 1, end - offset - 1) };
+      payload = new Uint8Array(bytes.buffer, bytes.byteOffset + offset + 1, end - offset - 1);
+      break;
     }
     const start = offset++;
     let delta = head >> 4;
     let length = head & 0x0f;
     if (delta === 13) {
-      if (offset >= end) throw truncated(start, fatal, messageId);
+      if (offset >= end) throw truncated(start, fatal, reportedId);
       delta = bytes[offset++] + 13;
     } else if (delta === 14) {
-      if (offset + 1 >= end) throw truncated(start, fatal, messageId);
+      if (offset + 1 >= end) throw truncated(start, fatal, reportedId);
       delta = ((bytes[offset] << 8) | bytes[offset + 1]) + 269;
       offset += 2;
     } else if (delta === 15) {
-      throw new CoapDecodeError('RESERVED_DELTA', 'option delta 15 is reserved', { offset: start, fatal, messageId });
+      throw new CoapDecodeError('RESERVED_DELTA', 'option delta 15 is reserved', { offset: start, fatal, messageId: reportedId });
     }
     if (length === 13) {
-      if (offset >= end) throw truncated(start, fatal, messageId);
+      if (offset >= end) throw truncated(start, fatal, reportedId);
       length = bytes[offset++] + 13;
     } else if (length === 14) {
-      if (offset + 1 >= end) throw truncated(start, fatal, messageId);
+      if (offset + 1 >= end) throw truncated(start, fatal, reportedId);
       length = ((bytes[offset] << 8) | bytes[offset + 1]) + 269;
       offset += 2;
     } else if (length === 15) {
-      throw new CoapDecodeError('RESERVED_LENGTH', 'option length 15 is reserved', { offset: start, fatal, messageId });
+      throw new CoapDecodeError('RESERVED_LENGTH', 'option length 15 is reserved', { offset: start, fatal, messageId: reportedId });
     }
-    if (offset + length > end) throw truncated(start, fatal, messageId);
+    if (offset + length > end) throw truncated(start, fatal, reportedId);
     number += delta;
     // RFC 7252 §3.1, §12.2: option numbers are 16 bits; delta 14 with its extension reaches 65804, and deltas add up.
     if (number > 0xffff) {
-      throw new CoapDecodeError('BAD_OPTION_NUMBER', `option number ${number} is above 65535`, { offset: start, fatal, messageId });
+      throw new CoapDecodeError('BAD_OPTION_NUMBER', `option number ${number} is above 65535`, { offset: start, fatal, messageId: reportedId });
     }
     // A view made with the constructor: cheaper than subarray (no species lookup) and a plain
     // Uint8Array even when the input is a Node Buffer.
-    options.push({ number, value: length === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length) });
+    scratch[count++] = { number, value: length === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, length) };
     offset += length;
   }
-  return { options, payload: EMPTY_BYTES };
+  const options = scratch.slice(0, count) as CoapOption[];
+  // Cleared so no decoded message is kept alive by this array (after an error, the next read overwrites them).
+  for (let i = 0; i < count; i++) scratch[i] = undefined;
+  return { type, code, messageId, token, options, payload };
 }
 
 function truncated(offset: number, fatal: boolean, messageId: number | undefined): CoapDecodeError {

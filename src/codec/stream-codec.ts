@@ -21,7 +21,7 @@
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
-import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
+import { optionsAndPayloadSize, readBody, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, MessageType, type CoapPdu, type OutgoingPdu } from './pdu';
 
 /** Largest frame header before the token (RFC 8323 §3.2): Len/TKL byte, 4 bytes of extended length, code. */
@@ -142,27 +142,44 @@ export class StreamDeframer {
    * Throws {@link CoapDecodeError} (always `fatal: true`) when the stream is malformed.
    */
   push(chunk: Uint8Array): CoapPdu[] {
-    if (this.#error !== undefined) throw this.#error;
+    this.write(chunk);
     const pdus: CoapPdu[] = [];
-    if (chunk.length === 0) return pdus;
+    for (let pdu = this.read(); pdu !== undefined; pdu = this.read()) pdus.push(pdu);
+    return pdus;
+  }
+
+  /**
+   * Adds bytes from the stream without decoding them: call {@link StreamDeframer.read} until it returns
+   * undefined (no array per chunk). Throws the stream's error once it failed.
+   */
+  write(chunk: Uint8Array): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+  }
+
+  /**
+   * The next PDU the written bytes complete, or undefined when they complete none (yet).
+   * Throws {@link CoapDecodeError} (always `fatal: true`) when the stream is malformed.
+   */
+  read(): CoapPdu | undefined {
+    if (this.#error !== undefined) throw this.#error;
     try {
-      this.#loop(pdus);
+      return this.#next();
     } catch (error) {
       this.#error = error as CoapDecodeError;
       this.#chunks = [];
       this.#buffered = 0;
       throw error;
     }
-    return pdus;
   }
 
-  #loop(pdus: CoapPdu[]): void {
+  #next(): CoapPdu | undefined {
     for (;;) {
       switch (this.#state) {
         case State.Header: {
-          if (this.#buffered < 1) return;
+          if (this.#buffered < 1) return undefined;
           this.#frameStart = this.#streamOffset;
           const first = this.#byte();
           const lengthNibble = first >> 4;
@@ -184,7 +201,7 @@ export class StreamDeframer {
         }
         case State.ExtendedLength: {
           const size = this.#lengthExtension;
-          if (this.#buffered < size) return;
+          if (this.#buffered < size) return undefined;
           if (size === 1) this.#bodyLength = this.#byte() + 13;
           else if (size === 2) this.#bodyLength = ((this.#byte() << 8) | this.#byte()) + 269;
           else this.#bodyLength = this.#byte() * 0x1000000 + ((this.#byte() << 16) | (this.#byte() << 8) | this.#byte()) + 65805;
@@ -196,7 +213,7 @@ export class StreamDeframer {
         case State.Code: {
           const tkl = this.#tkl;
           const tokenExtension = tkl === 13 ? 1 : tkl === 14 ? 2 : 0;
-          if (this.#buffered < 1 + tokenExtension) return;
+          if (this.#buffered < 1 + tokenExtension) return undefined;
           this.#code = this.#byte();
           if (tokenExtension === 0) this.#tokenLength = tkl;
           else if (tokenExtension === 1) this.#tokenLength = this.#byte() + 13;
@@ -207,27 +224,22 @@ export class StreamDeframer {
         }
         case State.Body: {
           const tokenLength = this.#tokenLength;
-          const bodyLength = this.#bodyLength;
-          const total = tokenLength + bodyLength;
-          if (this.#buffered < total) return;
-          const bodyStart = this.#streamOffset + tokenLength;
-          const frame = total === 0 ? EMPTY_BYTES : this.#consume(total);
-          const token = tokenLength === 0 ? EMPTY_BYTES : new Uint8Array(frame.buffer, frame.byteOffset, tokenLength);
+          const total = tokenLength + this.#bodyLength;
+          if (this.#buffered < total) return undefined;
           const code = this.#code;
           this.#state = State.Header;
           this.#lengthExtension = 0;
-          if (bodyLength === 0) {
-            pdus.push({ type: MessageType.CON, code, messageId: 0, token, options: [], payload: EMPTY_BYTES });
-          } else {
-            let body;
-            try {
-              body = readOptionsAndPayload(frame, tokenLength, total, undefined, true);
-            } catch (error) {
-              throw relocate(error as CoapDecodeError, bodyStart - tokenLength);
-            }
-            pdus.push({ type: MessageType.CON, code, messageId: 0, token, options: body.options, payload: body.payload });
+          if (total === 0) return { type: MessageType.CON, code, messageId: 0, token: EMPTY_BYTES, options: [], payload: EMPTY_BYTES };
+          const tokenStart = this.#streamOffset;
+          // Token, options and payload are read where they lie: no view of the whole frame first.
+          const offset = this.#chunks[0].length - this.#chunkOffset >= total ? this.#chunkOffset : 0;
+          const bytes = this.#consume(total);
+          const token = tokenLength === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, tokenLength);
+          try {
+            return readBody(MessageType.CON, code, 0, token, bytes, offset + tokenLength, offset + total, true);
+          } catch (error) {
+            throw relocate(error as CoapDecodeError, tokenStart - offset);
           }
-          break;
         }
       }
     }
@@ -259,19 +271,21 @@ export class StreamDeframer {
     return value;
   }
 
-  /** `n` (> 0) buffered bytes: a view when they lie in one chunk, else a copy. */
+  /**
+   * `n` (> 0) buffered bytes: the first chunk itself when they lie in it (they start at the read position it
+   * had: no view made), else a copy (they start at 0).
+   */
   #consume(n: number): Uint8Array {
     this.#buffered -= n;
     this.#streamOffset += n;
     const first = this.#chunks[0];
     if (first.length - this.#chunkOffset >= n) {
-      const view = new Uint8Array(first.buffer, first.byteOffset + this.#chunkOffset, n);
       this.#chunkOffset += n;
       if (this.#chunkOffset === first.length) {
         this.#chunks.shift();
         this.#chunkOffset = 0;
       }
-      return view;
+      return first;
     }
     const out = new Uint8Array(n);
     let filled = 0;

@@ -12,7 +12,7 @@
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
-import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
+import { optionsAndPayloadSize, readBody, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, type CoapPdu, type MessageType } from './pdu';
 
 /** Size of the fixed header. */
@@ -81,8 +81,7 @@ export function decodeDatagram(bytes: Uint8Array): CoapPdu {
   const token = tokenLength === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, tokenLength);
   offset += tokenLength;
   if (offset === end) return { type, code, messageId, token, options: [], payload: EMPTY_BYTES };
-  const body = readOptionsAndPayload(bytes, offset, end, messageId, false);
-  return { type, code, messageId, token, options: body.options, payload: body.payload };
+  return readBody(type, code, messageId, token, bytes, offset, end, false);
 }
 
 function truncatedToken(offset: number, messageId: number): CoapDecodeError {

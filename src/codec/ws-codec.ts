@@ -20,7 +20,7 @@
  */
 import { CoapDecodeError, CoapEncodeError } from '../errors';
 import { allocateOutput } from './byte-pool';
-import { optionsAndPayloadSize, readOptionsAndPayload, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
+import { optionsAndPayloadSize, readBody, tokenExtensionSize, tokenLengthNibble, writeTokenAndBody } from './options';
 import { EMPTY_BYTES, MessageType, type CoapPdu , type OutgoingPdu } from './pdu';
 
 /** The header of a WebSocket message (RFC 8323 §4.2): the Len/TKL byte (Len always 0) and the code. */
@@ -71,8 +71,7 @@ export function decodeWsMessage(bytes: Uint8Array): CoapPdu {
   const token = tokenLength === 0 ? EMPTY_BYTES : new Uint8Array(bytes.buffer, bytes.byteOffset + offset, tokenLength);
   offset += tokenLength;
   if (offset === end) return { type: MessageType.CON, code, messageId: 0, token, options: [], payload: EMPTY_BYTES };
-  const body = readOptionsAndPayload(bytes, offset, end, undefined, true);
-  return { type: MessageType.CON, code, messageId: 0, token, options: body.options, payload: body.payload };
+  return readBody(MessageType.CON, code, 0, token, bytes, offset, end, true);
 }
 
 function truncatedToken(offset: number): CoapDecodeError {

@@ -4,11 +4,11 @@
  * that comes later is answered with RST by the message layer.
  *
  * {@link startRequest} is imperative (one object per request, no Observable: this is the hot path); block-wise
- * transfers, Echo and the session wrap it.
+ * transfers and Echo wrap it; the session's fast path extends {@link RequestExchange} itself.
  */
 import type { Subscription } from 'rxjs';
 import { CoapDecodeError, CoapOptionError, CoapTimeoutError } from '../errors';
-import { tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
+import { EMPTY_BYTES, tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { findUnknownCritical, optionName, optionValueProblem } from '../codec/option-registry';
 import type { ExchangeContext, OutgoingPdu, SendCallbacks } from './exchange-context';
 import type { ResponseDeadlines, ResponseWaiter } from './response-deadlines';
@@ -68,37 +68,60 @@ export function checkResponse(pdu: CoapPdu): CoapPdu | CoapOptionError | CoapDec
 
 /** Sends `request` and reports its response; returns the canceller. */
 export function startRequest(ctx: ExchangeContext, request: RequestTemplate, options: RequestExchangeOptions, callbacks: RequestCallbacks): () => void {
-  return new PendingRequest(ctx, request, options, callbacks).cancel;
+  const exchange = new RequestExchange(ctx, options, callbacks);
+  exchange.start(request);
+  return () => exchange.cancel();
 }
 
 /**
  * One request in flight: an object rather than a handful of closures (this is the per-request path). It is
- * its own send callbacks; `handler` receives the responses for its token; `cancel` ends it.
+ * its own send callbacks and its own response handler (the matcher delivers the responses for its token).
+ * The outcome goes to `callbacks`, or to a subclass's {@link RequestExchange.exchangeResponse} and
+ * `exchangeError` (exactly one is called, once, unless cancelled first): a caller with an object per request
+ * anyway (the session) extends it and needs no second one. Construct, then {@link RequestExchange.start};
+ * {@link RequestExchange.cancel} ends it.
  */
-class PendingRequest implements SendCallbacks, ResponseWaiter {
+export class RequestExchange implements SendCallbacks, ResponseWaiter {
   readonly #ctx: ExchangeContext;
-  readonly #callbacks: RequestCallbacks;
-  readonly #token: Uint8Array;
   readonly #confirmable: boolean;
-  #done = false;
+  readonly #requestedToken: Uint8Array | undefined;
+  readonly #callbacks: RequestCallbacks | undefined;
+  #token: Uint8Array = EMPTY_BYTES;
+  /** Not live: not started yet, or ended. */
+  #done = true;
   #cancelSend: (() => void) | undefined;
   #wait: Subscription | undefined;
   responseDeadline = 0;
   #deadlines: ResponseDeadlines | undefined;
 
-  constructor(ctx: ExchangeContext, request: RequestTemplate, options: RequestExchangeOptions, callbacks: RequestCallbacks) {
+  /** `callbacks` may be left out by a subclass that overrides `exchangeResponse` and `exchangeError`. */
+  constructor(ctx: ExchangeContext, options: RequestExchangeOptions, callbacks?: RequestCallbacks) {
     this.#ctx = ctx;
-    this.#callbacks = callbacks;
     this.#confirmable = options.confirmable ?? true;
-    const token = (this.#token = options.token ?? ctx.tokens.newToken());
-    this.#key = ctx.tokens.add(token, this);
+    this.#requestedToken = options.token;
+    this.#callbacks = callbacks;
+  }
+
+  /** The response (checked: RFC 7252 §5.4); a throw fails the request with `exchangeError`. */
+  protected exchangeResponse(pdu: CoapPdu): void {
+    this.#callbacks!.response(pdu);
+  }
+
+  /** The request failed (timeout, transport, a response rejected). */
+  protected exchangeError(error: unknown): void {
+    this.#callbacks!.error(error);
+  }
+
+  /** Takes a fresh token (unless one was given) and sends `request`; call once. */
+  start(request: RequestTemplate): void {
+    const ctx = this.#ctx;
+    const token = (this.#token = this.#requestedToken ?? ctx.tokens.newToken());
+    ctx.tokens.add(token, this);
+    this.#done = false;
     const cancelSend = ctx.send({ code: request.code, token, options: request.options, payload: request.payload }, this.#confirmable, this);
     if (this.#done) cancelSend(); // answered synchronously (a fake transport can)
     else this.#cancelSend = cancelSend;
   }
-
-  /** The token's key in the matcher (undefined: the slot). */
-  #key: string | undefined;
 
   /** The responses for this request's token (the request is its own handler). */
   handleResponse(pdu: CoapPdu): boolean {
@@ -107,21 +130,22 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
     this.#finish();
     if (checked instanceof Error) {
       if (checked instanceof CoapDecodeError) this.#ctx.reportBadPacket?.(checked);
-      this.#callbacks.error(checked);
+      this.exchangeError(checked);
       return false; // RFC 7252 §5.4.1: reject the message (RST for CON/NON)
     }
     try {
-      this.#callbacks.response(checked);
+      this.exchangeResponse(checked);
     } catch (error) {
       // Nothing that arrives from the network may throw out of this layer: the request fails instead.
-      this.#callbacks.error(error);
+      this.exchangeError(error);
     }
     return true;
   }
 
-  readonly cancel = (): void => {
+  /** Stops it: no retransmission, the token freed; nothing is reported. Does nothing once it ended. */
+  cancel(): void {
     if (!this.#done) this.#finish();
-  };
+  }
 
   acknowledged(): void {
     if (this.#done) return;
@@ -148,7 +172,7 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
     this.#finish();
     const ctx = this.#ctx;
     const confirmable = this.#confirmable;
-    this.#callbacks.error(
+    this.exchangeError(
       new CoapTimeoutError(confirmable ? 'no response after the request was acknowledged' : 'no response to the NON request', {
         peer: ctx.peer,
         token: tokenToHex(this.#token),
@@ -160,7 +184,7 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
   failed(error: unknown): void {
     if (this.#done) return;
     this.#finish();
-    this.#callbacks.error(error);
+    this.exchangeError(error);
   }
 
   #finish(): void {
@@ -170,7 +194,7 @@ class PendingRequest implements SendCallbacks, ResponseWaiter {
       this.#deadlines = undefined;
       deadlines.settle(); // answered: leave the queue when at its head (an idle session keeps no request)
     }
-    this.#ctx.tokens.remove(this.#token, this, this.#key);
+    this.#ctx.tokens.remove(this.#token, this);
     this.#cancelSend?.();
     this.#wait?.unsubscribe();
   }

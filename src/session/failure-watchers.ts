@@ -1,17 +1,31 @@
 /**
- * The exchanges to fail when a stack fails (connection lost, session closed), shared by both stacks. The first
- * watcher sits in a slot, further ones in a Set: one request at a time touches no hash table.
+ * The exchanges to fail when a stack fails (connection lost, session closed), shared by both stacks. An
+ * intrusive list: the links are fields of the watchers themselves, so watching and unwatching allocate nothing
+ * and touch no hash table (a Set of 0..32 requests rehashes every few add/delete cycles).
+ *
+ *   head ──► watcher ⇄ watcher ⇄ watcher ◄── tail      (oldest first: they fail in the order they watched)
  */
 
 /** Something to fail when the stack fails. */
 export interface FailureWatcher {
   stackFailed(error: unknown): void;
+  /**
+   * The list's links, owned by {@link FailureWatchers}: create a watcher with both null and leave them alone.
+   * A watcher is on at most one stack's list at a time.
+   */
+  previousWatcher: FailureWatcher | null;
+  nextWatcher: FailureWatcher | null;
+}
+
+/** A watcher that calls `stackFailed` (for callers without an object of their own to make one). */
+export function failureWatcher(stackFailed: (error: unknown) => void): FailureWatcher {
+  return { stackFailed, previousWatcher: null, nextWatcher: null };
 }
 
 /** Watchers of one stack, and whether (and why) it failed. */
 export class FailureWatchers {
-  #slot: FailureWatcher | null = null;
-  #more: Set<FailureWatcher> | undefined;
+  #head: FailureWatcher | null = null;
+  #tail: FailureWatcher | null = null;
   #failure: { error: unknown } | undefined;
 
   /** True once {@link FailureWatchers.fail} ran. */
@@ -19,35 +33,54 @@ export class FailureWatchers {
     return this.#failure !== undefined;
   }
 
-  /** Registers `watcher`; fails it at once when the stack already failed. */
+  /** Registers `watcher` (once: a second call changes nothing); fails it at once when the stack already failed. */
   watch(watcher: FailureWatcher): void {
     if (this.#failure !== undefined) {
       watcher.stackFailed(this.#failure.error);
       return;
     }
-    if (this.#slot === null) this.#slot = watcher;
-    else (this.#more ??= new Set()).add(watcher);
+    if (watcher.previousWatcher !== null || this.#head === watcher) return;
+    const tail = this.#tail;
+    watcher.previousWatcher = tail;
+    watcher.nextWatcher = null;
+    if (tail === null) this.#head = watcher;
+    else tail.nextWatcher = watcher;
+    this.#tail = watcher;
   }
 
+  /** Unregisters `watcher`; nothing happens when it is not registered, or once the stack failed. */
   unwatch(watcher: FailureWatcher): void {
-    if (this.#slot === watcher) this.#slot = null;
-    else this.#more?.delete(watcher);
+    const previous = watcher.previousWatcher;
+    const next = watcher.nextWatcher;
+    if (previous === null) {
+      // Not on this list (never watched, unwatched, or failing already: fail() walks the list as it was).
+      if (this.#head !== watcher) return;
+      this.#head = next;
+    } else if (this.#failure !== undefined) return;
+    else previous.nextWatcher = next;
+    if (next === null) this.#tail = previous;
+    else next.previousWatcher = previous;
+    watcher.previousWatcher = null;
+    watcher.nextWatcher = null;
   }
 
-  /** Drops the Set when empty (idle sessions hold no hash table). */
-  compact(): void {
-    if (this.#more?.size === 0) this.#more = undefined;
-  }
-
-  /** Fails every watcher once, with `error`; returns false when already failed. */
+  /**
+   * Fails every watcher once, with `error`, oldest first; returns false when already failed. Unwatching is a
+   * no-op from now on, so a watcher that unwatches another while failing does not keep that one from failing.
+   */
   fail(error: unknown): boolean {
     if (this.#failure !== undefined) return false;
     this.#failure = { error };
-    const watchers = [...(this.#more ?? [])];
-    if (this.#slot !== null) watchers.unshift(this.#slot);
-    this.#slot = null;
-    this.#more = undefined;
-    for (const watcher of watchers) watcher.stackFailed(error);
+    let watcher = this.#head;
+    this.#head = null;
+    this.#tail = null;
+    while (watcher !== null) {
+      const next: FailureWatcher | null = watcher.nextWatcher;
+      watcher.previousWatcher = null;
+      watcher.nextWatcher = null;
+      watcher.stackFailed(error);
+      watcher = next;
+    }
     return true;
   }
 }

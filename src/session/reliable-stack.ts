@@ -168,20 +168,48 @@ export class ReliableStack implements Stack {
   next(frame: Uint8Array): void {
     if (this.#dead) return;
     this.#receivedSinceCheck = true;
-    let pdus: CoapPdu[];
-    try {
-      pdus = this.#deframer !== undefined ? this.#deframer.push(frame) : [this.#decodeWsMessage(frame)];
-    } catch (error) {
-      this.#abort(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', String(error), { fatal: true }));
+    const deframer = this.#deframer;
+    if (deframer === undefined) {
+      let pdu: CoapPdu;
+      try {
+        pdu = this.#decodeWsMessage(frame);
+      } catch (error) {
+        this.#abortUndecodable(error);
+        return;
+      }
+      this.#receiveGuarded(pdu);
       return;
     }
-    for (let i = 0; i < pdus.length && !this.#dead; i++) {
+    // Message by message as the deframer completes them (no array per chunk); a malformed frame aborts.
+    try {
+      deframer.write(frame);
+    } catch (error) {
+      this.#abortUndecodable(error);
+      return;
+    }
+    while (!this.#dead) {
+      let pdu: CoapPdu | undefined;
       try {
-        this.#receive(pdus[i]);
+        pdu = deframer.read();
       } catch (error) {
-        // The exchanges guard their handlers; should a throw get through, it is a bad message, not a crash.
-        this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
+        this.#abortUndecodable(error);
+        return;
       }
+      if (pdu === undefined) return;
+      this.#receiveGuarded(pdu);
+    }
+  }
+
+  #abortUndecodable(error: unknown): void {
+    this.#abort(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', String(error), { fatal: true }));
+  }
+
+  #receiveGuarded(pdu: CoapPdu): void {
+    try {
+      this.#receive(pdu);
+    } catch (error) {
+      // The exchanges guard their handlers; should a throw get through, it is a bad message, not a crash.
+      this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
     }
   }
 

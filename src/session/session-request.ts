@@ -5,7 +5,7 @@
 import { map, type Subscriber, type Subscription } from 'rxjs';
 import type { CoapPdu } from '../codec/pdu';
 import { continueAfterResponse, needsFollowUp, type BlockwiseOptions, type BlockwiseResult } from '../exchange/blockwise';
-import { startRequest, type RequestCallbacks, type RequestTemplate } from '../exchange/request';
+import { RequestExchange, type RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
 import type { FailureWatcher, Stack } from './pipeline';
 import type { RequestInit } from './request-init';
@@ -16,28 +16,31 @@ export function toResponse(result: BlockwiseResult, stack: Stack): CoapResponse 
 }
 
 /**
- * One plain request on the session's fast path: it watches the stack for failure, runs the exchange and turns
- * the response into a `CoapResponse`, handing over to the block-wise machinery only when the response asks
- * for it. One object per request instead of a nest of closures.
+ * One plain request on the session's fast path: the exchange itself (it extends {@link RequestExchange}), it
+ * watches the stack for failure and turns the response into a `CoapResponse`, handing over to the block-wise
+ * machinery only when the response asks for it. One object per request instead of a nest of closures; it is
+ * the subscription's teardown too.
  */
-export class SessionRequest implements FailureWatcher, RequestCallbacks {
+export class SessionRequest extends RequestExchange implements FailureWatcher {
   readonly #stack: Stack;
   readonly #request: RequestTemplate;
   readonly #blockwise: BlockwiseOptions | undefined;
   readonly #subscriber: Subscriber<CoapResponse>;
-  readonly #cancel: () => void;
   #followUp: Subscription | undefined;
+  previousWatcher: FailureWatcher | null = null;
+  nextWatcher: FailureWatcher | null = null;
 
   constructor(stack: Stack, request: RequestTemplate, init: RequestInit, blockwise: BlockwiseOptions | undefined, subscriber: Subscriber<CoapResponse>) {
+    super(stack, init);
     this.#stack = stack;
     this.#request = request;
     this.#blockwise = blockwise;
     this.#subscriber = subscriber;
     stack.watch(this); // fails the subscriber at once when the stack already failed
-    this.#cancel = subscriber.closed ? noop : startRequest(stack, request, init, this);
+    if (!subscriber.closed) this.start(request);
   }
 
-  response(pdu: CoapPdu): void {
+  protected override exchangeResponse(pdu: CoapPdu): void {
     const stack = this.#stack;
     if (this.#blockwise !== undefined && needsFollowUp(pdu)) {
       this.#followUp = continueAfterResponse(stack, this.#request, pdu, this.#blockwise)
@@ -49,7 +52,7 @@ export class SessionRequest implements FailureWatcher, RequestCallbacks {
     this.#subscriber.complete();
   }
 
-  error(error: unknown): void {
+  protected override exchangeError(error: unknown): void {
     this.#subscriber.error(error);
   }
 
@@ -59,9 +62,7 @@ export class SessionRequest implements FailureWatcher, RequestCallbacks {
 
   unsubscribe(): void {
     this.#stack.unwatch(this);
-    this.#cancel();
+    this.cancel();
     this.#followUp?.unsubscribe();
   }
 }
-
-function noop(): void {}
