@@ -19,7 +19,6 @@ import {
   checkMtu,
   checkSessionOptions,
   parseLocalInterface,
-  resolvePsk,
   resolveReconnect,
   type ClientSessionOptions,
   type ClientSessionPkiOptions,
@@ -30,6 +29,7 @@ import {
 import { defaultCredentials, isReliableProto, transportFor, type CoapProto } from './session/transport-registry';
 import type { PkiCredentials } from './pki-credentials';
 import { checkPkiWhenUsable } from './session/pki-check';
+import { resolvePskWhenUsable } from './session/psk-check';
 
 /** Default path MTU (libcoap COAP_DEFAULT_MTU). */
 export const DEFAULT_MTU = 1152;
@@ -70,7 +70,7 @@ export class CoapContext {
     this.#options = options;
     this.#params = resolveTransmissionParameters(options.transmission);
     this.#blockMode = resolveBlockMode(options.blockMode);
-    this.#psk = options.psk === undefined ? undefined : resolvePsk(options.psk);
+    this.#psk = options.psk === undefined ? undefined : resolvePskWhenUsable(options.psk);
   }
 
   /** The scheduler every session of this context runs its timers on. */
@@ -108,7 +108,7 @@ export class CoapContext {
    */
   newClientSessionPsk(options: ClientSessionPskOptions | string): ClientSession {
     const checked = checkSessionOptions(options);
-    const psk = checked.psk === undefined ? (this.#psk ?? resolvePsk(undefined)) : resolvePsk(checked.psk);
+    const psk = checked.psk === undefined ? (this.#psk ?? resolvePskWhenUsable(undefined)) : resolvePskWhenUsable(checked.psk);
     return this.#newSession(checked, 'dtls', { psk });
   }
 

@@ -34,7 +34,6 @@ class MulticastCollection implements SendCallbacks {
   readonly #subscriber: Subscriber<CoapResponse>;
   readonly #window: number;
   readonly #token: Uint8Array;
-  readonly #key: string | undefined;
   #cancelSend: (() => void) | undefined;
   #timer: Subscription | undefined;
   #done = false;
@@ -44,7 +43,7 @@ class MulticastCollection implements SendCallbacks {
     this.#subscriber = subscriber;
     this.#window = window;
     const token = (this.#token = ctx.tokens.newToken());
-    this.#key = ctx.tokens.add(token, this);
+    ctx.tokens.add(token, this);
     // RFC 7252 §8.1: a multicast request is never confirmable.
     const cancel = ctx.send({ code: request.code, token, options: request.options, payload: request.payload }, false, this);
     if (this.#done) cancel();
@@ -91,7 +90,7 @@ class MulticastCollection implements SendCallbacks {
   stop(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#ctx.tokens.remove(this.#token, this, this.#key);
+    this.#ctx.tokens.remove(this.#token, this);
     this.#cancelSend?.();
     this.#timer?.unsubscribe();
     this.#timer = undefined;

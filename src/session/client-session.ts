@@ -12,13 +12,13 @@ import type { RequestTemplate } from '../exchange/request';
 import { CoapResponse } from '../exchange/response';
 import { blockwiseRequest, completeBlock2Body, sendsAsIs, type BlockwiseOptions } from '../exchange/blockwise';
 import { EchoState } from '../exchange/echo';
-import { multicastRequest } from '../exchange/multicast';
 import type { MessageLayerEvent } from '../message-layer/message-layer';
 import type { TransmissionParameters } from '../message-layer/transmission-params';
 import { exponentialBackoff } from '../message-layer/backoff';
 import type { TransportFactory } from '../transport/transport';
 import { createStack, maxPduSizeBeforeConnect, type FailureWatcher, type Stack } from './pipeline';
 import { SessionRequest, toResponse } from './session-request';
+import { failureWatcher } from './failure-watchers';
 import { tracedTransport } from './traced-transport';
 import type { ReliableOptions } from './reliable-stack';
 import type { ReconnectOptions } from './session-options';
@@ -193,27 +193,54 @@ export class ClientSession {
 
   #request(init: RequestInit, method: RequestInit['method'], path: string | undefined): Observable<CoapResponse> {
     if (this.#config.multicast !== undefined) return this.#multicastRequest(init, method, path);
-    return new Observable<CoapResponse>((subscriber) => {
-      const request = buildRequest(init, this.#config, method, path);
-      if (this.#stack !== undefined) return this.#runRequest(this.#stack, request, init, subscriber);
-      subscriber.add(
-        this.#connect()
-          .pipe(take(1))
-          .subscribe({
-            next: (stack) => {
-              // Outside the subscribe function rxjs no longer catches: a failure while starting must error this
-              // request, not escape as an uncaught exception (issue 16 finding 3).
-              try {
-                subscriber.add(this.#runRequest(stack, request, init, subscriber));
-              } catch (error) {
-                subscriber.error(error);
-              }
-            },
-            error: (error) => subscriber.error(error),
-          }),
-      );
-      return undefined;
-    });
+    return new ClientSession.#RequestObservable(this, init, method, path);
+  }
+
+  /**
+   * What {@link ClientSession.request} and the shorthands return: a cold Observable whose subscribe reads its
+   * fields instead of a closure (and its context) made per call. rxjs 7 calls `_subscribe` on subscribe, inside
+   * its try/catch (`Observable#_trySubscribe`); its own `Subject` overrides it the same way.
+   */
+  static readonly #RequestObservable = class RequestObservable extends Observable<CoapResponse> {
+    readonly #session: ClientSession;
+    readonly #init: RequestInit;
+    readonly #method: RequestInit['method'];
+    readonly #path: string | undefined;
+
+    constructor(session: ClientSession, init: RequestInit, method: RequestInit['method'], path: string | undefined) {
+      super();
+      this.#session = session;
+      this.#init = init;
+      this.#method = method;
+      this.#path = path;
+    }
+
+    /** @internal */
+    protected _subscribe(subscriber: Subscriber<CoapResponse>): TeardownLogic {
+      return this.#session.#subscribeRequest(this.#init, this.#method, this.#path, subscriber);
+    }
+  };
+
+  #subscribeRequest(init: RequestInit, method: RequestInit['method'], path: string | undefined, subscriber: Subscriber<CoapResponse>): TeardownLogic {
+    const request = buildRequest(init, this.#config, method, path);
+    if (this.#stack !== undefined) return this.#runRequest(this.#stack, request, init, subscriber);
+    subscriber.add(
+      this.#connect()
+        .pipe(take(1))
+        .subscribe({
+          next: (stack) => {
+            // Outside the subscribe function rxjs no longer catches: a failure while starting must error this
+            // request, not escape as an uncaught exception (issue 16 finding 3).
+            try {
+              subscriber.add(this.#runRequest(stack, request, init, subscriber));
+            } catch (error) {
+              subscriber.error(error);
+            }
+          },
+          error: (error) => subscriber.error(error),
+        }),
+    );
+    return undefined;
   }
 
   /**
@@ -228,7 +255,11 @@ export class ClientSession {
       }
       const request = buildRequest(init, this.#config, method, path);
       const window = this.#config.multicast!.leisure + this.#config.params.ackTimeout;
-      return this.#onStack((stack) => multicastRequest(stack, request, window));
+      return this.#onStack((stack) =>
+        stack.multicast !== undefined
+          ? stack.multicast(request, window)
+          : new Observable<CoapResponse>((subscriber) => subscriber.error(new CoapArgumentError('a multicast group needs a datagram transport', { field: 'server' }))),
+      );
     });
   }
 
@@ -256,7 +287,7 @@ export class ClientSession {
       // whether block-wise work follows (more blocks, an Echo).
       return new SessionRequest(stack, request, init, blockwise, subscriber);
     }
-    const watcher: FailureWatcher = { stackFailed: (error) => subscriber.error(error) };
+    const watcher = failureWatcher((error) => subscriber.error(error));
     stack.watch(watcher);
     if (subscriber.closed) return undefined;
     const transfer = blockwiseRequest(stack, request, blockwise).pipe(map((result) => toResponse(result, stack))).subscribe(subscriber);
@@ -427,14 +458,12 @@ export class ClientSession {
       };
       const run = (stack: Stack): void => {
         if (subscriber.closed) return;
-        const watcher: FailureWatcher = {
-          stackFailed: (error) => {
-            if (resumable && this.#config.reconnect !== undefined && !this.#closed) {
-              stop(); // the stack is gone: nothing to deregister on it
-              (this.#resumers ??= new Set()).add(resumer);
-            } else subscriber.error(error);
-          },
-        };
+        const watcher = failureWatcher((error) => {
+          if (resumable && this.#config.reconnect !== undefined && !this.#closed) {
+            stop(); // the stack is gone: nothing to deregister on it
+            (this.#resumers ??= new Set()).add(resumer);
+          } else subscriber.error(error);
+        });
         current = { stack, watcher };
         stack.watch(watcher);
         try {

@@ -6,6 +6,9 @@
 import { Observable, type SchedulerLike, type TeardownLogic } from 'rxjs';
 import { CoapDecodeError } from '../errors';
 import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
+import { multicastRequest } from '../exchange/multicast';
+import type { RequestTemplate } from '../exchange/request';
+import type { CoapResponse } from '../exchange/response';
 import { ResponseDeadlines } from '../exchange/response-deadlines';
 import { TokenMatcher } from '../exchange/token-matcher';
 import { UDP_HEADER_SIZE } from '../codec/udp-codec';
@@ -136,6 +139,11 @@ export class DatagramStack implements Stack {
     return transmitWith(this, request, confirmable);
   }
 
+  /** A request to a multicast group: every member's answer until `window` ms have passed (RFC 7252 §8). */
+  multicast(request: RequestTemplate, window: number): Observable<CoapResponse> {
+    return multicastRequest(this, request, window);
+  }
+
   ping(): Observable<number> {
     return new Observable<number>((subscriber) => {
       const started = this.scheduler.now();
@@ -175,7 +183,6 @@ export class DatagramStack implements Stack {
   /** Idle: drop the tables that are empty (heap per idle session matters with thousands of sessions). */
   #compact(): void {
     this.tokens.compact();
-    this.#watchers.compact();
   }
 
   /** Datagrams need no goodbye: the observations sent their deregistrations already. */

@@ -72,6 +72,11 @@ export interface Stack extends ExchangeContext {
   readonly reliable: boolean;
   /** BERT may be used (RFC 8323 §6: both CSMs carry Block-Wise-Transfer). */
   readonly bert: boolean;
+  /**
+   * A request to a multicast group (RFC 7252 §8): every member's answer until `window` ms have passed. Datagram
+   * stacks only (a method here, not an import of the session, so WebSocket bundles leave it out).
+   */
+  multicast?(request: import('../exchange/request').RequestTemplate, window: number): Observable<import('../exchange/response').CoapResponse>;
 }
 
 /**

@@ -7,6 +7,7 @@ import { CoapArgumentError } from '../errors';
 import type { TransportFactory } from '../transport/transport';
 import { webSocketTransport, type WebSocketConstructor } from '../transport/websocket';
 import { installPkiCheck } from './pki-check';
+import { installPskCheck } from './psk-check';
 
 /** Session protocols (libcoap `coap_proto_t`): the URI scheme decides which one a session uses. */
 export type CoapProto = 'udp' | 'dtls' | 'tcp' | 'tls' | 'ws' | 'wss';
@@ -90,6 +91,8 @@ export function registerTransport(proto: CoapProto, make: TransportMaker, proper
   });
   // A transport that takes certificates: the context checks them from now on (pki-check.ts; browsers have none).
   if (credentials === 'pki' || credentials === 'psk-or-pki') installPkiCheck();
+  // ... and pre-shared keys (psk-check.ts).
+  if (credentials === 'psk' || credentials === 'psk-or-pki') installPskCheck();
 }
 
 /** The transport for `proto`, or a clear error saying how to get one. */
