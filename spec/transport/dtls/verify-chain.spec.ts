@@ -15,9 +15,9 @@ const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'pki');
 const fixture = (name: string): string => path.join(FIXTURES, name);
 const chainOf = (file: string): X509Certificate[] =>
   (fs.readFileSync(file, 'latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
-const NOW = Date.now();
 
-function verdict(presented: string, pki: PkiCredentials, host = '127.0.0.1', rootCas?: { caFile?: string }, now = NOW) {
+function verdict(presented: string, pki: PkiCredentials, host = '127.0.0.1', rootCas?: { caFile?: string }, now = Date.now()) {
+  // The time of the check, not of the module's load: beforeAll makes certificates valid from the second it runs.
   const rules = verificationRules(pki, readPkiMaterials(pki, rootCas, 'pki'), host);
   return verifyCertificateChain(chainOf(presented), rules, now, 'the server');
 }
