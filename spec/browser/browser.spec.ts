@@ -16,6 +16,7 @@
  * Without Chromium the suite skips loudly, or fails when COAP_INTEROP=required; the libcoap part skips or fails
  * the same way without libcoap 4.3.4.
  */
+import { describeWhen } from '../helpers/describe-when';
 import { createHash, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -129,18 +130,8 @@ function call<M extends keyof CoapPage>(page: Page, method: M, ...args: Paramete
 }
 
 const chromiumThere = fs.existsSync(CHROMIUM);
-const describeBrowser = (name: string, fn: () => void): void => {
-  if (chromiumThere) {
-    describe(name, fn);
-  } else if (process.env.COAP_INTEROP === 'required') {
-    describe(name, () => it(`needs Chromium at ${CHROMIUM} (COAP_INTEROP=required)`, () => {
-      throw new Error(`${CHROMIUM} not found, and COAP_INTEROP=required: apt-get install chromium`);
-    }));
-  } else {
-    console.warn(`\n!!! SKIPPING browser suite "${name}": ${CHROMIUM} not found (apt-get install chromium; set COAP_INTEROP=required to fail instead) !!!\n`);
-    describe.skip(name, fn);
-  }
-};
+const describeBrowser = (name: string, fn: () => void): void =>
+  describeWhen(name, chromiumThere ? undefined : { what: `Chromium at ${CHROMIUM}`, how: 'apt-get install chromium' }, fn);
 
 describeBrowser('rxcoap in headless Chromium (coap+ws and coaps+ws over the browser WebSocket)', () => {
   let origin: Origin;

@@ -3,6 +3,7 @@
  * certificate checks): modules loaded afresh, so that what one case installs is not seen by the next.
  */
 import { firstValueFrom } from 'rxjs';
+import { CoapArgumentError } from '../../src/errors';
 import type { CoapContext } from '../../src/context';
 import type { TransportFactory } from '../../src/transport/transport';
 
@@ -30,4 +31,30 @@ export async function getHello(Context: typeof CoapContext, server: string, fact
   } finally {
     await ctx.free();
   }
+}
+
+/** The context class and `registerTransport` of modules loaded afresh, after `setup`. */
+export function isolatedContextAndRegistry(setup?: () => void): {
+  CoapContext: typeof CoapContext;
+  registerTransport: typeof import('../../src/session/transport-registry').registerTransport;
+} {
+  return isolated(
+    () => ({
+      CoapContext: (require('../../src/context') as typeof import('../../src/context')).CoapContext,
+      registerTransport: (require('../../src/session/transport-registry') as typeof import('../../src/session/transport-registry')).registerTransport,
+    }),
+    setup,
+  );
+}
+
+/** What the call throws; it must throw a CoapArgumentError (anything else, or no throw, fails the case). */
+/** (Error classes are branded: `instanceof` holds for the errors of modules loaded afresh too.) */
+export function argumentErrorOf(call: () => unknown): CoapArgumentError {
+  try {
+    call();
+  } catch (error) {
+    if (error instanceof CoapArgumentError) return error;
+    throw error;
+  }
+  throw new Error('expected a CoapArgumentError, but the call returned');
 }

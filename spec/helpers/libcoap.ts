@@ -14,6 +14,7 @@
  *
  * Real timers and child processes are fine here: this is test scaffolding, not protocol code.
  */
+import { describeWhen } from './describe-when';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
@@ -169,16 +170,7 @@ export function describeInterop(name: string, needs: LibcoapFlavor | readonly Li
   ]
     .filter((text) => text !== '')
     .join(' and ');
-  if (process.env.COAP_INTEROP === 'required') {
-    describe(name, () => {
-      it(`needs ${what} (COAP_INTEROP=required)`, () => {
-        throw new Error(`${what} not found, and COAP_INTEROP=required: install ${where}`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n!!! SKIPPING interop suite "${name}": ${what} not found (install ${where}; set COAP_INTEROP=required to fail instead) !!!\n`);
-  describe.skip(name, fn);
+  describeWhen(name, { what, how: `install ${where}` }, fn);
 }
 
 function udpPortFree(port: number, host: string): Promise<boolean> {

@@ -13,6 +13,7 @@
  * members answer multicast requests after a random delay too. Where namespaces cannot be made (no privilege, no
  * `unshare` or `ip`), the suite skips loudly, unless COAP_INTEROP=required.
  */
+import { describeWhen } from '../helpers/describe-when';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
@@ -37,20 +38,7 @@ const namespaces = namespaceCommand();
 
 /** `describe` unless namespaces cannot be made: then a loud skip, or a failure under COAP_INTEROP=required. */
 function describeNamespaces(name: string, fn: () => void): void {
-  if ('argv' in namespaces) {
-    fn();
-    return;
-  }
-  if (process.env.COAP_INTEROP === 'required') {
-    describe(name, () => {
-      it(`needs ${namespaces.missing} (COAP_INTEROP=required)`, () => {
-        throw new Error(`cannot make ${namespaces.missing}, and COAP_INTEROP=required`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n!!! SKIPPING "${name}": cannot make ${namespaces.missing} (set COAP_INTEROP=required to fail instead) !!!\n`);
-  describe.skip(name, fn);
+  describeWhen(name, 'argv' in namespaces ? undefined : { what: namespaces.missing, how: 'unshare and ip (util-linux, iproute2) as root, or unprivileged user namespaces' }, fn);
 }
 
 interface Collected {

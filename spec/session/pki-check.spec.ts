@@ -6,31 +6,10 @@
  * WebSocket rule (`field` 'pki'). Each case loads the modules afresh (jest.isolateModules).
  */
 import { EMPTY } from 'rxjs';
-import { CoapArgumentError } from '../../src/errors';
-import type * as ContextModule from '../../src/context';
-import type * as RegistryModule from '../../src/session/transport-registry';
-import { isolated } from '../helpers/isolated-modules';
+import { argumentErrorOf, isolatedContextAndRegistry } from '../helpers/isolated-modules';
 
-function fresh(setup?: () => void): { CoapContext: typeof ContextModule.CoapContext; registerTransport: typeof RegistryModule.registerTransport } {
-  return isolated(
-    () => ({
-      CoapContext: (require('../../src/context') as typeof ContextModule).CoapContext,
-      registerTransport: (require('../../src/session/transport-registry') as typeof RegistryModule).registerTransport,
-    }),
-    setup,
-  );
-}
-
-/** What the call throws (it must throw a CoapArgumentError). */
-function thrown(call: () => unknown): CoapArgumentError {
-  try {
-    call();
-  } catch (error) {
-    if (error instanceof CoapArgumentError) return error;
-    throw error;
-  }
-  throw new Error('expected a CoapArgumentError, but the call returned');
-}
+const fresh = isolatedContextAndRegistry;
+const thrown = argumentErrorOf;
 
 const BAD_PKI = { pki: { verifyPeerCert: 'yes' } as never };
 
