@@ -239,6 +239,22 @@ function isSocket(file: string): boolean {
   }
 }
 
+/**
+ * Whether a Unix stream socket accepts a connection. Its file exists from bind(), before listen(): a client that
+ * came in between would be refused, so a stream server is ready only once a connection gets through.
+ */
+function acceptsStream(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ path: file });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 const running = new Set<ChildProcess>();
 /** coreutils' stdbuf, when installed (it is on Debian). */
 const STDBUF = (process.env.PATH ?? '/usr/bin').split(path.delimiter).some((dir) => dir !== '' && executable(path.join(dir, 'stdbuf')));
@@ -329,7 +345,8 @@ export async function startLibcoapServer(options: LibcoapServerOptions): Promise
     let unbound = false;
     while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
       if (unixPath !== undefined) {
-        if (isSocket(unixPath)) return server;
+        const stream = (options.args ?? []).some((arg) => arg === 'coap+tcp' || arg === 'coap+tls');
+        if (isSocket(unixPath) && (!stream || (await acceptsStream(unixPath)))) return server;
         await new Promise((resolve) => setTimeout(resolve, 20));
       } else if (await coapPing(host, port, 100)) {
         // libcoap goes on serving when one of its endpoints fails to bind (port + 1 for DTLS/TLS may have been
