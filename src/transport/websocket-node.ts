@@ -169,6 +169,13 @@ function nodeConnector(setup: ConnectorSetup): WebSocketConnector {
     describe(cause, opened) {
       return describeNodeWsError(cause, opened, secured, holder, client, handshake);
     },
+    listen(socket, receive) {
+      // ws's own event (its onmessage wraps each message in a MessageEvent): a Buffer, or a string for text.
+      const ws = socket as unknown as WebSocket;
+      const onMessage = (data: Buffer, isBinary: boolean): void => receive(isBinary ? data : data.toString());
+      ws.on('message', onMessage);
+      return () => ws.off('message', onMessage);
+    },
     cork() {
       holder.socket?.cork();
     },

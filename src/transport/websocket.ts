@@ -80,6 +80,11 @@ export interface WebSocketConnector {
    * alert, an HTTP status), or undefined to let the transport describe it. `opened`: the transport was emitted.
    */
   describe?(cause: unknown, opened: boolean): CoapError | undefined;
+  /**
+   * Hands each message's data to `receive` instead of `onmessage` (the `ws` package's 'message' event: no
+   * MessageEvent per message); a string for a text message. Returns what stops it.
+   */
+  listen?(socket: WebSocketLike, receive: (data: unknown) => void): () => void;
   /** Holds writes until {@link WebSocketConnector.uncork} (the messages of one tick leave in one system call). */
   cork?(): void;
   uncork?(): void;
@@ -251,6 +256,7 @@ class WebSocketConnection implements Transport {
   #subscribedOnce = false;
   #corked = false;
   #deadline: Subscription | undefined;
+  #unlisten: (() => void) | undefined;
 
   constructor(subscriber: Subscriber<Transport>, remote: IpPeerAddress, platform: WebSocketConnector | undefined) {
     this.#subscriber = subscriber;
@@ -264,7 +270,9 @@ class WebSocketConnection implements Transport {
     socket.binaryType = this.#platform?.binaryType ?? 'arraybuffer';
     // Every handler is in place before 'open': `ws` may deliver the server's first message in the same tick.
     socket.onopen = this.#onOpen;
-    socket.onmessage = this.#onMessage;
+    const listen = this.#platform?.listen;
+    if (listen !== undefined) this.#unlisten = listen(socket, this.#receive);
+    else socket.onmessage = this.#onMessage;
     socket.onerror = this.#onError;
     socket.onclose = this.#onClose;
   }
@@ -365,6 +373,9 @@ class WebSocketConnection implements Transport {
     if (socket !== undefined) {
       socket.onopen = null;
       socket.onmessage = null;
+      const unlisten = this.#unlisten;
+      this.#unlisten = undefined;
+      unlisten?.();
       socket.onclose = null;
       // Not null: an EventEmitter-based WebSocket (`ws`) throws an 'error' nobody listens to.
       socket.onerror = ignore;
@@ -397,9 +408,10 @@ class WebSocketConnection implements Transport {
     this.#subscriber.next(this);
   };
 
-  readonly #onMessage = (event: WebSocketMessageEventLike): void => {
+  readonly #onMessage = (event: WebSocketMessageEventLike): void => this.#receive(event.data);
+
+  readonly #receive = (data: unknown): void => {
     if (this.#state === DONE) return;
-    const data = event.data;
     const message = binaryData(data);
     if (message === undefined) {
       // RFC 8323 §4.2: CoAP messages travel in binary messages only.
