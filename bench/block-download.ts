@@ -5,7 +5,9 @@
  * - `coap` package: one Agent, GET (it follows Block2 itself);
  * - libcoap's `coap-client-notls -b 1024 -o /dev/null`: wall time of the process minus the wall time of the same
  *   client doing a one-block GET (process start, context and session setup), both medians of 5 runs.
- * Each client: 3 warm-up downloads then 5 measured, interleaved; medians of the download times.
+ * Each JavaScript client downloads in a child process of its own (in one process, the garbage of the `coap`
+ * package's downloads was collected during rxcoap's and doubled their spread), first warm-up downloads until V8
+ * has compiled the path, then measured ones; medians of the download times.
  */
 import { writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,20 +21,22 @@ import { BENCH_TRANSMISSION } from './rxcoap-contender';
 import type { TableRow } from './table';
 
 const BODY_SIZE = 1024 * 1024;
-const RUNS = 5;
-/** Downloads before measuring (the first ones run while V8 still compiles: 3-5x slower). */
-const WARMUPS = 3;
+const RUNS = 7;
+/**
+ * Downloads before measuring. Seen here (rxcoap, 1,024 blocks each): the first four take 35-75 ms while V8
+ * compiles, from the sixth on 23-24 ms; the `coap` package settles within three.
+ */
+const WARMUPS = 6;
 
 export interface BlockChildArgs {
   readonly port: number;
   readonly path: string;
+  readonly client: 'rxcoap' | 'coap';
 }
 
 export interface BlockChildResult {
-  readonly rxcoapMs?: number;
-  readonly rxcoapError?: string;
-  readonly coapMs?: number;
-  readonly coapError?: string;
+  readonly ms?: number;
+  readonly error?: string;
 }
 
 async function timeDownload(download: () => Promise<number>): Promise<number> {
@@ -43,43 +47,43 @@ async function timeDownload(download: () => Promise<number>): Promise<number> {
   return elapsed;
 }
 
-/** Child side: rxcoap and coap downloads, interleaved. */
+/** Child side: one client's downloads, warm-ups first. */
 export async function blockChild(args: BlockChildArgs): Promise<BlockChildResult> {
   const host = '127.0.0.1';
-  const context = new CoapContext({ transmission: BENCH_TRANSMISSION });
-  const session = context.newClientSession({ server: `coap://${host}:${args.port}` });
-  const rxcoap = (): Promise<number> =>
-    new Promise((resolve, reject) => {
-      let size = -1;
-      session.get(args.path).subscribe({
-        next: (response) => (size = response.payload.length),
-        error: reject,
-        complete: () => resolve(size),
+  let download: () => Promise<number>;
+  let close: () => Promise<void> | void;
+  if (args.client === 'rxcoap') {
+    const context = new CoapContext({ transmission: BENCH_TRANSMISSION });
+    const session = context.newClientSession({ server: `coap://${host}:${args.port}` });
+    download = () =>
+      new Promise((resolve, reject) => {
+        let size = -1;
+        session.get(args.path).subscribe({
+          next: (response) => (size = response.payload.length),
+          error: reject,
+          complete: () => resolve(size),
+        });
       });
-    });
-  const shared = await sharedAgent();
-  const coap = async (): Promise<number> => (await coapGet(shared.agent, host, args.port, args.path, 30_000)).length;
-  const times = { rxcoap: [] as number[], coap: [] as number[] };
-  const errors: { rxcoap?: string; coap?: string } = {};
-  for (let run = 0; run < WARMUPS + RUNS; run++) {
-    for (const [name, download] of [['rxcoap', rxcoap], ['coap', coap]] as const) {
-      if (errors[name] !== undefined) continue;
-      try {
-        const ms = await timeDownload(download);
-        if (run >= WARMUPS) times[name].push(ms);
-      } catch (error) {
-        errors[name] = (error as Error).message;
-      }
-    }
+    close = () => context.free();
+  } else {
+    const shared = await sharedAgent();
+    download = async () => (await coapGet(shared.agent, host, args.port, args.path, 30_000)).length;
+    close = () => {
+      shared.socket.close();
+    };
   }
-  await context.free();
-  shared.socket.close();
-  return {
-    rxcoapMs: errors.rxcoap === undefined ? median(times.rxcoap) : undefined,
-    rxcoapError: errors.rxcoap,
-    coapMs: errors.coap === undefined ? median(times.coap) : undefined,
-    coapError: errors.coap,
-  };
+  const times: number[] = [];
+  try {
+    for (let run = 0; run < WARMUPS + RUNS; run++) {
+      const ms = await timeDownload(download);
+      if (run >= WARMUPS) times.push(ms);
+    }
+    return { ms: median(times) };
+  } catch (error) {
+    return { error: (error as Error).message };
+  } finally {
+    await close();
+  }
 }
 
 /** Runs libcoap's client once, pinned; resolves with its wall time in ms. */
@@ -117,7 +121,11 @@ export async function figureBlockDownload(): Promise<TableRow[]> {
     for (let i = 0; i < BODY_SIZE; i++) body[i] = (i * 31 + (i >> 10)) & 0xff;
     writeFileSync(file, body);
     await runLibcoapClient(0, ['-m', 'put', '-b', '1024', '-f', file, `${uri}/big`], 60_000);
-    const result = await runChild<BlockChildResult>('block', { port: server.port, path: '/big' } satisfies BlockChildArgs, 0, 120_000);
+    const child = (client: BlockChildArgs['client']): Promise<BlockChildResult> =>
+      runChild<BlockChildResult>('block', { port: server!.port, path: '/big', client } satisfies BlockChildArgs, 0, 120_000);
+    const rxcoapResult = await child('rxcoap');
+    const coapResult = await child('coap');
+    const result = { rxcoapMs: rxcoapResult.ms, rxcoapError: rxcoapResult.error, coapMs: coapResult.ms, coapError: coapResult.error };
     // libcoap's own client: full download minus a one-block GET (process start-up and setup).
     const full: number[] = [];
     const oneBlock: number[] = [];
