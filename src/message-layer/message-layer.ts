@@ -12,6 +12,7 @@
  */
 import { sameBytes } from '../codec/bytes';
 import type { SchedulerLike, Subscription } from 'rxjs';
+import { retransmitClock, type RetransmitClient, type RetransmitClock } from './retransmit-clock';
 import { CoapDecodeError, CoapEncodeError, CoapResetError, CoapTimeoutError, type PeerAddress } from '../errors';
 import { MessageType, tokenToHex, type CoapPdu, type OutgoingPdu } from '../codec/pdu';
 import { decodeDatagram, encodeDatagram, UDP_HEADER_SIZE } from '../codec/udp-codec';
@@ -103,7 +104,7 @@ interface Job {
 const memberWindows = new WeakMap<MessageLayer, Map<string, DeduplicationWindow>>();
 
 /** Reliability for one datagram peer. */
-export class MessageLayer {
+export class MessageLayer implements RetransmitClient {
   readonly #config: MessageLayerConfig;
   readonly #messageIds: MessageIdAllocator;
   /** Created with the first CON/NON from the peer. */
@@ -117,8 +118,8 @@ export class MessageLayer {
   #slot: Job | null = null;
   /** CONs waiting for an NSTART slot or a message ID (cancelled ones are skipped when reached). */
   #queue: Job[] | undefined;
-  #timer: Subscription | undefined;
-  #timerAt = Infinity;
+  /** Wakes this layer when a retransmission is due (one timer for every layer on the scheduler). */
+  readonly #clock: RetransmitClock;
   #midTimer: Subscription | undefined;
   #midWaiters: (() => void)[] | undefined;
   #closed = false;
@@ -127,6 +128,7 @@ export class MessageLayer {
 
   constructor(config: MessageLayerConfig) {
     this.#config = config;
+    this.#clock = retransmitClock(config.scheduler);
     this.#exchangeLifetime = exchangeLifetime(config.params);
     this.#nonLifetime = nonLifetime(config.params);
     this.#messageIds = new MessageIdAllocator(config.firstMessageId, this.#exchangeLifetime);
@@ -236,8 +238,7 @@ export class MessageLayer {
   /** Stops every timer and forgets every message (the connection is gone). Callbacks are not called. */
   close(): void {
     this.#closed = true;
-    this.#timer?.unsubscribe();
-    this.#timer = undefined;
+    this.#clock.close(this);
     this.#midTimer?.unsubscribe();
     this.#midTimer = undefined;
     this.#midWaiters = undefined;
@@ -300,7 +301,7 @@ export class MessageLayer {
     if (this.#slot === null) this.#slot = job;
     else (this.#outstanding ??= new Map()).set(messageId, job);
     this.#config.transport.send(frame);
-    this.#arm(job.deadline, now);
+    this.#clock.add(this, job.deadline);
   }
 
   #finish(job: Job): void {
@@ -314,14 +315,11 @@ export class MessageLayer {
   }
 
   /**
-   * Nothing outstanding: stop the retransmission timer and drop the tables now, not when the timer lapses (heap
-   * per idle session is measured right after its last exchange: a pending Node timer costs ~0.5 KiB).
+   * Nothing outstanding: leave the clock and drop the tables now, not when the clock next wakes (heap per idle
+   * session is measured right after its last exchange).
    */
   #goIdle(): void {
-    if (this.#timer === undefined) return;
-    this.#timer.unsubscribe();
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    if (!this.#clock.remove(this)) return;
     this.#outstanding = null;
     this.#config.idleListener?.messagesIdle();
   }
@@ -358,19 +356,13 @@ export class MessageLayer {
     return -1;
   }
 
-  /** Makes sure the one timer fires no later than `deadline`. */
-  #arm(deadline: number, now: number): void {
-    if (deadline >= this.#timerAt) return;
-    this.#timer?.unsubscribe();
-    this.#timerAt = deadline;
-    this.#timer = this.#config.scheduler.schedule(() => this.#expire(), Math.max(0, deadline - now));
-  }
-
-  #expire(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    const { scheduler, params } = this.#config;
-    const now = scheduler.now();
+  /** @internal The clock woke: retransmits or fails what is due; returns the earliest deadline left. */
+  retransmitDue(now: number): number {
+    // Out of the clock while this runs (as before with the timer lapsed): a CON failed here that leaves the layer
+    // idle does not drop the tables in the middle of the walk. Back in at the end when something is left.
+    this.#clock.remove(this);
+    if (this.#closed) return Infinity;
+    const params = this.#config.params;
     let next = Infinity;
     // The slot first, then the Map (a copy: callbacks may start queued CONs while this runs).
     const jobs: Job[] = this.#outstanding === null ? [] : [...this.#outstanding.values()];
@@ -400,13 +392,17 @@ export class MessageLayer {
       }
       if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
     }
-    if (next < Infinity && !this.#closed) this.#arm(next, now);
-    else if (!this.#closed && this.#outstandingCount() === 0) {
-      // Nothing outstanding when the timer lapses: the peer is idle. Drop the table (kept while busy, so a
-      // request stream does not build a new one per request) and let the layers above do the same.
+    if (this.#closed) return Infinity;
+    // CONs started by the callbacks above have their own deadlines.
+    if (this.#slot !== null && this.#slot.state === OUTSTANDING && this.#slot.deadline < next) next = this.#slot.deadline;
+    if (this.#outstanding !== null) for (const job of this.#outstanding.values()) if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
+    if (next < Infinity) this.#clock.add(this, next);
+    else if (this.#outstandingCount() === 0) {
+      // Nothing outstanding any more: the peer is idle. Drop the table and let the layers above do the same.
       this.#outstanding = null;
       this.#config.idleListener?.messagesIdle();
     }
+    return next;
   }
 
   #receiveRequestOrResponse(pdu: CoapPdu): void {
