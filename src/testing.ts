@@ -21,6 +21,8 @@ export type { LossyProxy, LossyProxyOptions, LossSpec, LossStats } from './testi
 export type { LoopbackHost } from './testing/loopback';
 export { startHostilePeer } from './testing/hostile-peer';
 export type { HostilePeer, HostilePeerOptions, HostilePeerStats, HostileSent } from './testing/hostile-peer';
+export { startHostileUnixPeer } from './testing/hostile-unix-peer';
+export type { HostileUnixPeer, HostileUnixPeerOptions, HostileUnixSent } from './testing/hostile-unix-peer';
 export { startHostileStreamPeer, hostileStreamConnectionSeed, HostileStreamScript } from './testing/hostile-stream-peer';
 export type { HostileStreamPeer, HostileStreamPeerOptions, HostileStreamPeerStats, HostileStreamSent, HostileStreamConnectionInfo, HostileStreamAction, HostileStreamScriptOptions } from './testing/hostile-stream-peer';
 export { startHostileWsPeer } from './testing/hostile-ws-peer';

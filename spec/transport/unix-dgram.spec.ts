@@ -213,6 +213,38 @@ describeUnixDgram('Unix-domain transports with the test peer', () => {
     expect(local).toMatch(/^\/tmp\/rxc/);
     expect(existsSync(local)).toBe(false);
   });
+
+  it("takes a full queue at the server (unix-dgram's send error EAGAIN) as a lost datagram: the CON is retransmitted", async () => {
+    const real = unixDgramModule();
+    let refused = 0;
+    setUnixDgramLoader(() => ({
+      createSocket(type: 'unix_dgram') {
+        const socket = real.createSocket(type);
+        const send = socket.send.bind(socket);
+        socket.send = (buffer: Buffer, offset: number, length: number, target: string): void => {
+          if (refused++ === 0) {
+            // What unix-dgram's sendto does when the receiver's queue (net.unix.max_dgram_qlen) is full.
+            (socket as unknown as { emit(event: string, error: Error): void }).emit('error', Object.assign(new Error('send -11'), { errno: -11, code: -11, syscall: 'send' }));
+            return;
+          }
+          send(buffer, offset, length, target);
+        };
+        return socket;
+      },
+    }));
+    try {
+      const session = ctx.newClientSession({ server: peer.uri('', 'unix-dgram').replace(/\/$/, ''), transmission: { ackTimeout: 100 } });
+      const events: SessionEvent[] = [];
+      session.events$.subscribe((event) => events.push(event));
+      const response = await lastValueFrom(session.get('/hello').pipe(timeout(5000)));
+      expect(response.text()).toBe('world');
+      expect(refused).toBeGreaterThanOrEqual(2);
+      expect(events.some((event) => event.type === 'retransmitted')).toBe(true);
+      expect(events.some((event) => event.type === 'failed')).toBe(false);
+    } finally {
+      setUnixDgramLoader(undefined);
+    }
+  });
 });
 
 describe('Unix-domain addressing', () => {

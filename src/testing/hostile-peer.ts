@@ -7,7 +7,8 @@
  * request that never ends, only typed errors.
  *
  * The socket part only: the decisions are made by the framing-agnostic {@link createHostileResponder}, so a
- * TCP, TLS, WebSocket or Unix peer is this file again with its own socket and `HostileFraming`.
+ * TCP, TLS or WebSocket peer is this file again with its own socket and `HostileFraming`; the Unix datagram peer
+ * (`hostile-unix-peer.ts`) is this one on another socket ({@link HostileDatagramPeer}).
  *
  * Node only (`node:dgram`); real timers, cleared by `close()`.
  */
@@ -91,36 +92,58 @@ export interface HostilePeer {
 export async function startHostilePeer(options: HostilePeerOptions = {}): Promise<HostilePeer> {
   const host = assertLoopback(options.host ?? '127.0.0.1', 'the hostile peer host');
   const peer = new UdpHostilePeer(host, options);
-  await peer.bind(options.port ?? 0);
+  await peer.bind();
   return peer;
 }
 
-class UdpHostilePeer implements HostilePeer {
-  address: { host: LoopbackHost; port: number };
+/**
+ * One socket of a hostile datagram peer: UDP here, a Unix datagram socket in `hostile-unix-peer.ts`. `R` is how a
+ * sender is addressed.
+ */
+export interface HostileDatagramSocket<R> {
+  /** Binds; `onMessage` gets every datagram with its sender. */
+  bind(onMessage: (message: Uint8Array, remote: R) => void): Promise<void>;
+  /** Sends one datagram (a send error is no error for a hostile peer). */
+  send(frame: Uint8Array, remote: R): void;
+  close(): Promise<void>;
+}
+
+/** How a hostile datagram peer keys and names its senders. */
+export interface HostileRemotes<R, D> {
+  key(remote: R): string;
+  destination(remote: R): D;
+}
+
+/**
+ * The socket side of a hostile datagram peer: the responder's decisions put on a socket (and, for a share of them,
+ * on a stranger's socket too), ticks, delays and the log of what was sent.
+ */
+export class HostileDatagramPeer<R, D> {
   readonly #responder: HostileResponder;
-  readonly #socket: Socket;
-  readonly #stranger: Socket;
+  readonly #socket: HostileDatagramSocket<R>;
+  readonly #stranger: HostileDatagramSocket<R>;
+  readonly #names: HostileRemotes<R, D>;
   readonly #strangerRate: number;
   readonly #strangerRandom: () => number;
   readonly #tickInterval: number;
   readonly #logSize: number;
-  readonly #recent: HostileSent[] = [];
+  readonly #recent: { time: number; destination: D; kind: string; frame: Uint8Array; stranger: boolean }[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
-  readonly #remotes = new Map<string, RemoteInfo>();
+  readonly #remotes = new Map<string, R>();
   readonly #socketStats = { datagramsSent: 0, bytesSent: 0, strangers: 0 };
   #ticker: NodeJS.Timeout | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(host: LoopbackHost, options: HostilePeerOptions) {
-    this.address = { host, port: 0 };
+  constructor(options: Omit<HostilePeerOptions, 'host' | 'port'>, socket: HostileDatagramSocket<R>, stranger: HostileDatagramSocket<R>, names: HostileRemotes<R, D>) {
     this.#responder = createHostileResponder({ ...options, framing: datagramFraming });
+    this.#socket = socket;
+    this.#stranger = stranger;
+    this.#names = names;
     this.#strangerRate = options.strangerRate ?? 0.02;
     this.#strangerRandom = seededRandom((options.seed ?? 1) ^ 0x5a5a5a5a);
     this.#tickInterval = options.tickInterval ?? 20;
     this.#logSize = options.logSize ?? 64;
-    this.#socket = createSocket({ type: socketTypeFor(host) });
-    this.#stranger = createSocket({ type: socketTypeFor(host) });
   }
 
   get stats(): HostilePeerStats {
@@ -131,12 +154,11 @@ class UdpHostilePeer implements HostilePeer {
     return this.#responder.observations;
   }
 
-  async bind(port: number): Promise<void> {
+  /** Binds both sockets (the stranger only sends; what comes back to it is dropped), then starts ticking. */
+  async bind(): Promise<void> {
     try {
-      const bound = await bindLoopbackSocket(this.#socket, this.address.host, port, (message, remote) => this.#onDatagram(message, remote));
-      this.address = { host: this.address.host, port: bound };
-      // The stranger only sends; whatever comes back to it is dropped.
-      await bindLoopbackSocket(this.#stranger, this.address.host, 0, () => undefined);
+      await this.#socket.bind((message, remote) => this.#onDatagram(message, remote));
+      await this.#stranger.bind(() => undefined);
     } catch (error) {
       await this.close();
       throw error;
@@ -144,11 +166,7 @@ class UdpHostilePeer implements HostilePeer {
     this.#ticker = setInterval(() => this.#tick(), this.#tickInterval);
   }
 
-  uri(path = '/'): string {
-    return `coap://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;
-  }
-
-  recent(): readonly HostileSent[] {
+  recent(): readonly { time: number; destination: D; kind: string; frame: Uint8Array; stranger: boolean }[] {
     return [...this.#recent];
   }
 
@@ -159,27 +177,19 @@ class UdpHostilePeer implements HostilePeer {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#remotes.clear();
-    const closeSocket = (socket: Socket): Promise<void> =>
-      new Promise((resolve) => {
-        try {
-          socket.close(() => resolve());
-        } catch {
-          resolve(); // never bound, or closed already
-        }
-      });
-    this.#closing = Promise.all([closeSocket(this.#socket), closeSocket(this.#stranger)]).then(() => undefined);
+    this.#closing = Promise.all([this.#socket.close(), this.#stranger.close()]).then(() => undefined);
     return this.#closing;
   }
 
-  #onDatagram(message: Buffer, remote: RemoteInfo): void {
+  #onDatagram(message: Uint8Array, remote: R): void {
     if (this.#closed) return;
-    const key = `${remote.address}|${remote.port}`;
+    const key = this.#names.key(remote);
     if (!this.#remotes.has(key)) {
       this.#remotes.set(key, remote);
       // Bounded like the responder's endpoints (the oldest is forgotten by both).
       if (this.#remotes.size > 1024) this.#remotes.delete(this.#remotes.keys().next().value as string);
     }
-    this.#dispatch(this.#responder.receive(new Uint8Array(message.buffer, message.byteOffset, message.length), key));
+    this.#dispatch(this.#responder.receive(message, key));
   }
 
   #tick(): void {
@@ -208,13 +218,73 @@ class UdpHostilePeer implements HostilePeer {
     if (stranger) this.#write(this.#stranger, datagram, remote, true);
   }
 
-  #write(socket: Socket, datagram: HostileDatagram, remote: RemoteInfo, stranger: boolean): void {
-    // A callback, so a send error (EMSGSIZE for an oversize frame) is reported to it, not as an 'error' event.
-    socket.send(datagram.frame, remote.port, remote.address, () => undefined);
+  #write(socket: HostileDatagramSocket<R>, datagram: HostileDatagram, remote: R, stranger: boolean): void {
+    socket.send(datagram.frame, remote);
     this.#socketStats.datagramsSent++;
     this.#socketStats.bytesSent += datagram.frame.length;
     if (stranger) this.#socketStats.strangers++;
-    this.#recent.push({ time: Date.now(), destination: { host: remote.address, port: remote.port }, kind: datagram.kind, frame: datagram.frame, stranger });
+    this.#recent.push({ time: Date.now(), destination: this.#names.destination(remote), kind: datagram.kind, frame: datagram.frame, stranger });
     if (this.#recent.length > this.#logSize) this.#recent.shift();
+  }
+}
+
+/** A loopback UDP socket as a {@link HostileDatagramSocket}. */
+class UdpSocket implements HostileDatagramSocket<RemoteInfo> {
+  readonly #host: LoopbackHost;
+  readonly #port: number;
+  readonly #socket: Socket;
+  port = 0;
+
+  constructor(host: LoopbackHost, port: number) {
+    this.#host = host;
+    this.#port = port;
+    this.#socket = createSocket({ type: socketTypeFor(host) });
+  }
+
+  async bind(onMessage: (message: Uint8Array, remote: RemoteInfo) => void): Promise<void> {
+    this.port = await bindLoopbackSocket(this.#socket, this.#host, this.#port, (message, remote) =>
+      onMessage(new Uint8Array(message.buffer, message.byteOffset, message.length), remote),
+    );
+  }
+
+  send(frame: Uint8Array, remote: RemoteInfo): void {
+    // A callback, so a send error (EMSGSIZE for an oversize frame) is reported to it, not as an 'error' event.
+    this.#socket.send(frame, remote.port, remote.address, () => undefined);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.#socket.close(() => resolve());
+      } catch {
+        resolve(); // never bound, or closed already
+      }
+    });
+  }
+}
+
+const UDP_REMOTES: HostileRemotes<RemoteInfo, IpPeerAddress> = {
+  key: (remote) => `${remote.address}|${remote.port}`,
+  destination: (remote) => ({ host: remote.address, port: remote.port }),
+};
+
+class UdpHostilePeer extends HostileDatagramPeer<RemoteInfo, IpPeerAddress> implements HostilePeer {
+  address: { host: LoopbackHost; port: number };
+  readonly #main: UdpSocket;
+
+  constructor(host: LoopbackHost, options: HostilePeerOptions) {
+    const main = new UdpSocket(host, options.port ?? 0);
+    super(options, main, new UdpSocket(host, 0), UDP_REMOTES);
+    this.#main = main;
+    this.address = { host, port: 0 };
+  }
+
+  override async bind(): Promise<void> {
+    await super.bind();
+    this.address = { host: this.address.host, port: this.#main.port };
+  }
+
+  uri(path = '/'): string {
+    return `coap://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;
   }
 }

@@ -101,6 +101,9 @@ function errnoName(error: NodeJS.ErrnoException): string | undefined {
   return errnoNames.get(Math.abs(code));
 }
 
+/** Send errors that drop one datagram and leave the socket working (the receiver's queue is full). */
+const DROPPED: ReadonlySet<string> = new Set(['EAGAIN', 'EWOULDBLOCK', 'ENOBUFS']);
+
 /** How many generated paths to try when one is taken (by another process with the same PID in a container). */
 const GENERATED_ATTEMPTS = 4;
 
@@ -145,7 +148,8 @@ class UnixDgramConnection implements Transport {
   send(frame: Uint8Array): void {
     const socket = this.#socket;
     if (this.#closed || !this.#bound || socket === undefined) return;
-    // A full socket buffer ('congestion') drops the datagram, as a full UDP buffer would: CON retransmits.
+    // A full queue at the server (EAGAIN: a Unix datagram socket queues only net.unix.max_dgram_qlen datagrams,
+    // 10 by default) drops the datagram, as a full UDP buffer would: CON retransmits (see #onError).
     const buffer = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
     this.#sending = true;
     try {
@@ -206,13 +210,16 @@ class UnixDgramConnection implements Transport {
 
   #onError(error: NodeJS.ErrnoException): void {
     if (this.#closed) return;
+    const code = errnoName(error);
+    // unix-dgram's sendto reports a full queue as an 'error' (its 'congestion' event is for connected sockets):
+    // a lost datagram, not a lost connection.
+    if (error.syscall === 'send' && DROPPED.has(code ?? '')) return;
     // unix-dgram reports a failed send (ENOENT: the server is gone) inside send(): fail after the caller's turn,
     // as a UDP socket would, not in the middle of the message layer's send.
     if (this.#sending) {
       queueMicrotask(() => this.#onError(error));
       return;
     }
-    const code = errnoName(error);
     const syscall = error.syscall ?? (/^(\w+)/.exec(error.message)?.[1] ?? '');
     let text: string;
     let reason: string;
