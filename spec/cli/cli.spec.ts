@@ -23,6 +23,7 @@ import { DEFAULT_BREAK_SECONDS, UsageError, parseCliArgs, parseHintFile, pkiCred
 import { CoapDtlsError, CoapResetError, CoapTimeoutError } from '../../src/errors';
 import { startTestPeer, type ReceivedPdu, type TestPeer } from '../../src/testing/test-peer';
 import { describeInterop, startLibcoapServer, type LibcoapServer } from '../helpers/libcoap';
+import { describeWhen } from '../helpers/describe-when';
 import { describeUnixDgram } from '../helpers/unix-dgram-socket';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -82,11 +83,19 @@ function runCliOnTty(args: readonly string[]): Promise<{ status: number | null; 
   });
 }
 
-const itOnTty = scriptBinary === undefined ? it.skip : it;
-if (scriptBinary === undefined) console.warn('\n!!! SKIPPING the CLI TTY specs: util-linux `script` not found !!!\n');
+/** What the terminal cases need: util-linux's `script`, which runs the CLI on a pseudo-terminal. */
+const noTty = scriptBinary === undefined ? { what: "util-linux's script", how: 'apt-get install util-linux' } : undefined;
+
+/** Directories made by {@link tmpFile}, removed after the file's cases. */
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tmpDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function tmpFile(name: string): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rxcoap-cli-')), name);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rxcoap-cli-'));
+  tmpDirs.push(dir);
+  return path.join(dir, name);
 }
 
 function run(argv: string[]): CliOptions {
@@ -672,18 +681,20 @@ describe('the built rxcoap CLI against the test peer', () => {
     expect(result).toMatchObject({ status: 0, stderr: '' });
   });
 
-  itOnTty('draws a progress bar on a TTY, and pretty-prints JSON there', async () => {
-    const download = await runCliOnTty(['-o', tmpFile('big.bin'), peer.uri('/big')]);
-    expect(download.status).toBe(0);
-    expect(download.output).toContain('100%');
-    expect(download.output).toContain('/big [');
-    const json = await runCliOnTty([peer.uri('/json')]);
-    expect(json.output.replace(/\r\n/g, '\n')).toContain('{\n  "on": true,\n  "level": [\n    1,\n    2\n  ]\n}');
-  });
+  describeWhen('on a terminal', noTty, () => {
+    it('draws a progress bar on a TTY, and pretty-prints JSON there', async () => {
+      const download = await runCliOnTty(['-o', tmpFile('big.bin'), peer.uri('/big')]);
+      expect(download.status).toBe(0);
+      expect(download.output).toContain('100%');
+      expect(download.output).toContain('/big [');
+      const json = await runCliOnTty([peer.uri('/json')]);
+      expect(json.output.replace(/\r\n/g, '\n')).toContain('{\n  "on": true,\n  "level": [\n    1,\n    2\n  ]\n}');
+    });
 
-  itOnTty('ends a body with a newline on a terminal, and -w gives one, not two (issue 16 #13)', async () => {
-    expect(await runCliOnTty([peer.uri('/hello')])).toEqual({ status: 0, output: 'world\r\n' });
-    expect(await runCliOnTty(['-w', peer.uri('/hello')])).toEqual({ status: 0, output: 'world\r\n' });
+    it('ends a body with a newline on a terminal, and -w gives one, not two (issue 16 #13)', async () => {
+      expect(await runCliOnTty([peer.uri('/hello')])).toEqual({ status: 0, output: 'world\r\n' });
+      expect(await runCliOnTty(['-w', peer.uri('/hello')])).toEqual({ status: 0, output: 'world\r\n' });
+    });
   });
 
   it.each([

@@ -3,6 +3,7 @@
  * to show that a path in use is refused and left working.
  */
 import { UnixDatagramSocket } from '../../src/testing/unix-dgram-listener';
+import { describeWhen } from './describe-when';
 import { unixDgramModule } from '../../src/transport/unix-dgram';
 
 /** True when the optional `unix-dgram` package loads. */
@@ -76,19 +77,8 @@ export class UnixDatagramPeer {
  * loud warning, or fails when `COAP_INTEROP=required` (set by `.ci/run`, where it must have built).
  */
 export function describeUnixDgram(name: string, fn: () => void): void {
-  if (unixDgramAvailable()) {
-    describe(name, fn);
-    return;
-  }
-  const why = "the optional package 'unix-dgram' is not installed or did not build (npm install unix-dgram: node-gyp needs a C++ compiler, python3 and Node's headers)";
-  if (process.env.COAP_INTEROP === 'required') {
-    describe(name, () => {
-      it(`needs unix-dgram (COAP_INTEROP=required)`, () => {
-        throw new Error(`${why}, and COAP_INTEROP=required`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n!!! SKIPPING "${name}": ${why}; set COAP_INTEROP=required to fail instead !!!\n`);
-  describe.skip(name, fn);
+  const missing = unixDgramAvailable()
+    ? undefined
+    : { what: "the optional package 'unix-dgram' (not installed, or it did not build)", how: "npm install unix-dgram: node-gyp needs a C++ compiler, python3 and Node's headers" };
+  describeWhen(name, missing, fn);
 }
