@@ -6,11 +6,16 @@
  *
  * Sessions use the UDP transport factory `rxcoap/node` registers (`udpTransport`), wrapped in a probe that
  * records frames for the watchdog and for failure reports (it adds no error handling: see session-driver.ts).
+ * A fifth of them run over a Unix datagram socket instead (`unixDgramTransport`, to the same hostile peer on a
+ * socket path, `startHostileUnixPeer`) when the optional `unix-dgram` package is installed.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { CoapContext } from '../src/context';
 import { maxTransmitWait, resolveTransmissionParameters, type TransmissionParameters } from '../src/message-layer/transmission-params';
-import { udpTransport } from '../src/node';
+import { udpTransport, unixDgramTransport } from '../src/node';
 import { startHostilePeer, type HostilePeer } from '../src/testing/hostile-peer';
+import { startHostileUnixPeer, type HostileUnixPeer } from '../src/testing/hostile-unix-peer';
+import { unixDgramModule } from '../src/transport/unix-dgram';
 import { randomInt } from '../src/testing/mutate';
 import { seededRandom } from '../src/testing/seeded-random';
 import { Deadline, type PartBudget } from './budget';
@@ -39,6 +44,25 @@ export const LIVE_TRANSMISSION: Partial<TransmissionParameters> = {
 
 /** Sessions running at once. */
 const CONCURRENCY = 48;
+
+/** Share of sessions over a Unix datagram socket (when `unix-dgram` is installed). */
+const UNIX_SHARE = 0.2;
+
+/** The hostile peer on a Unix datagram socket in a fresh short directory, or undefined without `unix-dgram`. */
+async function startUnixPeer(seed: number): Promise<{ peer: HostileUnixPeer; dir: string } | undefined> {
+  try {
+    unixDgramModule();
+  } catch {
+    return undefined;
+  }
+  const dir = mkdtempSync('/tmp/rxf');
+  try {
+    return { peer: await startHostileUnixPeer({ path: `${dir}/h`, seed: seed ^ 0x2b2b, tickInterval: 20, lateDelay: 60, separateDelay: 5, correctRate: 0.5, blockSize: 256 }), dir };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
 
 const clock: Clock = {
   now: () => performance.now(),
@@ -76,6 +100,7 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   const peer: HostilePeer = await startHostilePeer({ seed, tickInterval: 20, lateDelay: 60, separateDelay: 5, correctRate: 0.5, blockSize: 256 });
   const context = new CoapContext({ transmission: LIVE_TRANSMISSION, random: seededRandom(seed ^ 0x1234567), tokenGenerator: seededTokens(seed, 8) });
   const port = peer.address.port;
+  const unix = await startUnixPeer(seed);
 
   // The latest datagrams any session received: what an uncaught exception (reported one tick late) was about.
   const inbound: { session: number; time: number; frame: Uint8Array }[] = [];
@@ -83,10 +108,12 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   guard.enter(tally, () => {
     const lines = inbound.map((entry) => `    session ${entry.session} +${Math.round(entry.time - started)} ms: ${hex(entry.frame, 64)}`);
     const sent = peer.recent().slice(-6).map((entry) => `    ${entry.kind}${entry.stranger ? ' (stranger)' : ''} -> :${entry.destination.port}: ${hex(entry.frame, 64)}`);
-    return `live part (seed ${seed}); latest datagrams received by sessions:\n${lines.join('\n')}\n  latest sent by the hostile peer:\n${sent.join('\n')}`;
+    const sentUnix = (unix?.peer.recent() ?? []).slice(-6).map((entry) => `    ${entry.kind}${entry.stranger ? ' (stranger)' : ''} -> ${entry.destination.path}: ${hex(entry.frame, 64)}`);
+    return `live part (seed ${seed}); latest datagrams received by sessions:\n${lines.join('\n')}\n  latest sent by the hostile peer:\n${sent.join('\n')}\n  latest sent by the hostile Unix peer:\n${sentUnix.join('\n')}`;
   });
 
   let sessions = 0;
+  let unixSessions = 0;
   const running = new Set<SessionDriver>();
   const runOne = (): Promise<void> =>
     new Promise((resolve) => {
@@ -97,8 +124,13 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
         inbound.push({ session: number, time: clock.now(), frame });
         if (inbound.length > 8) inbound.shift();
       };
-      const session = context.newClientSession({ server: { host: '127.0.0.1', port }, transport: probedTransport(udpTransport({ host: '127.0.0.1', port }), probe) });
-      const driver = new SessionDriver(session, probe, drawScript(random, randomInt(random, 2, 8)), { clock, limits, tally, random, where: `live session ${number} (seed ${seed})` }, () => {
+      const overUnix = unix !== undefined && random() < UNIX_SHARE;
+      if (overUnix) unixSessions++;
+      const session = overUnix
+        ? context.newClientSession({ server: unix.peer.uri(), transport: probedTransport(unixDgramTransport({ path: unix.peer.path }), probe) })
+        : context.newClientSession({ server: { host: '127.0.0.1', port }, transport: probedTransport(udpTransport({ host: '127.0.0.1', port }), probe) });
+      const where = `live session ${number}${overUnix ? ' over a Unix datagram socket' : ''} (seed ${seed})`;
+      const driver = new SessionDriver(session, probe, drawScript(random, randomInt(random, 2, 8)), { clock, limits, tally, random, where }, () => {
         running.delete(driver);
         resolve();
       });
@@ -126,6 +158,15 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   tally.note('peer highest Block2 number', stats.maxBlock2);
   tally.note('peer Block1 uploads completed', stats.block1Completed);
   tally.note('sessions', sessions);
+  if (unix === undefined) tally.note('no Unix datagram sessions (unix-dgram is not installed)');
+  else {
+    tally.note('sessions over Unix datagram sockets', unixSessions);
+    tally.note('Unix peer datagrams sent', unix.peer.stats.datagramsSent);
+  }
   await context.free();
   await peer.close();
+  if (unix !== undefined) {
+    await unix.peer.close();
+    rmSync(unix.dir, { recursive: true, force: true });
+  }
 }
