@@ -18,9 +18,12 @@
  * is hung; so is one that got a response for its latest message (its token, not a byte-for-byte repeat) and
  * did nothing with it for 750 ms. A whole request (block-wise: many messages) is capped at 30 s.
  *
+ * A tenth of the sessions speak `coap+tcp://` over a Unix stream socket, to a hostile stream peer on a socket path.
+ *
  * Every session's script and its peer connection's choices come from seeds derived from the part's seed and
  * the session number, and a failure prints them with the bytes the session received last (the reproduction).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { CoapContext } from '../src/context';
 import { SignalCode, tokenToHex, type CoapPdu } from '../src/codec/pdu';
 import { StreamDeframer, decodeStreamFrame, encodeStreamFrame } from '../src/codec/stream-codec';
@@ -60,6 +63,8 @@ const TLS_SHARE = 0.2;
 /** Share of sessions over `coap+ws://` to the hostile WebSocket peer. */
 const WS_SHARE = 0.2;
 const GENTLE_SHARE = 0.2;
+/** Share of sessions over a Unix stream socket (taken from the harsh TCP peer's). */
+const UNIX_SHARE = 0.1;
 /** Share of sessions with `reconnect`, and with `keepalive`. */
 const RECONNECT_SHARE = 0.2;
 const KEEPALIVE_SHARE = 0.2;
@@ -283,11 +288,15 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   const gentle = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x9e7), correctRate: 0.9, hazardRate: 0.03, csmFaultRate: 0.1 });
   const tlsPeer = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x715), correctRate: 0.6, hazardRate: 0.15, tls: { psk: PSK } });
   const wsPeer = await startHostileWsPeer({ tickInterval: 20, lateDelay: 60, blockSize: 256, seed: mixSeed(seed, 0x3e5), correctRate: 0.6, hazardRate: 0.15 });
-  const peers: readonly HostileStreamPeer[] = [harsh, gentle, tlsPeer];
+  const unixDir = mkdtempSync('/tmp/rxs');
+  const unixPath = `${unixDir}/t`;
+  const unixPeer = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x5b1), correctRate: 0.6, hazardRate: 0.15, path: unixPath });
+  const peers: readonly HostileStreamPeer[] = [harsh, gentle, tlsPeer, unixPeer];
   const names = new Map<HostileStreamPeer, string>([
     [harsh, 'tcp harsh'],
     [gentle, 'tcp gentle'],
     [tlsPeer, 'tls'],
+    [unixPeer, 'unix stream'],
   ]);
   const context = new CoapContext({ transmission: STREAM_TRANSMISSION, random: seededRandom(seed ^ 0x51ea), tokenGenerator: seededTokens(seed ^ 0x7c9, 8) });
   const wsFramesSent = (): number => Object.values(wsPeer.stats.sent).reduce((sum, count) => sum + count, 0);
@@ -312,12 +321,15 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       const draw = random();
       const tls = draw < TLS_SHARE;
       const ws = !tls && draw < TLS_SHARE + WS_SHARE;
-      const peer = tls ? tlsPeer : draw < TLS_SHARE + WS_SHARE + GENTLE_SHARE ? gentle : harsh;
+      const unix = draw >= 1 - UNIX_SHARE;
+      const peer = tls ? tlsPeer : unix ? unixPeer : draw < TLS_SHARE + WS_SHARE + GENTLE_SHARE ? gentle : harsh;
       const port = ws ? wsPeer.address.port : peer.address.port;
       const peerName = ws ? 'ws' : names.get(peer);
       const probe = new StreamProbe(clock, ws ? 'websocket' : 'stream');
       probe.describeConnection = (localPort) => {
         if (ws) return `the hostile WebSocket peer (its seed ${mixSeed(seed, 0x3e5)}), connection from :${localPort}`;
+        // Unix stream connections have no client port to tell them apart by.
+        if (unix) return `the hostile Unix stream peer on ${unixPath} (its seed ${mixSeed(seed, 0x5b1)}, a seed per connection)`;
         const info = peer.connectionFor(localPort);
         if (info === undefined) return 'not known to the peer';
         return `peer ${names.get(peer)} connection ${info.id}, seed ${info.seed}, CSM ${info.csm}${info.open ? '' : ', closed'}; it sent first: ${info.firstKinds.join(', ')}; last: ${info.kinds.join(', ')}`;
@@ -325,8 +337,14 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       probe.onReceive = (chunk) => {
         ring(inbound, { session: number, time: clock.now(), chunk }, 8);
       };
-      const server = `${tls ? 'coaps+tcp' : ws ? 'coap+ws' : 'coap+tcp'}://127.0.0.1:${port}`;
-      const factory = tls ? tlsTransport({ host: '127.0.0.1', port, psk: PSK }) : ws ? wsTransport({ host: '127.0.0.1', port }) : tcpTransport({ host: '127.0.0.1', port });
+      const server = unix ? `coap+tcp://${encodeURIComponent(unixPath)}` : `${tls ? 'coaps+tcp' : ws ? 'coap+ws' : 'coap+tcp'}://127.0.0.1:${port}`;
+      const factory = tls
+        ? tlsTransport({ host: '127.0.0.1', port, psk: PSK })
+        : ws
+          ? wsTransport({ host: '127.0.0.1', port })
+          : unix
+            ? tcpTransport({ path: unixPath })
+            : tcpTransport({ host: '127.0.0.1', port });
       const transport = probed(factory, probe);
       // Some sessions reconnect by themselves, some send keepalive Pings (seconds, libcoap's unit).
       const reconnect: Reconnect | undefined = random() < RECONNECT_SHARE ? { initialDelay: randomInt(random, 10, 100), maxDelay: 300, maxAttempts: randomInt(random, 1, 3) } : undefined;
@@ -344,7 +362,7 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       if (reconnect !== undefined) tally.note('sessions with reconnect');
       if (keepalive !== undefined) tally.note('sessions with keepalive');
       const settings = `${reconnect === undefined ? '' : `, reconnect ${JSON.stringify(reconnect)}`}${keepalive === undefined ? '' : `, keepalive ${keepalive} s`}`;
-      const where = `stream session ${number} over ${tls ? 'TLS-PSK' : ws ? 'WebSocket' : 'TCP'} to the ${peerName} peer${settings} (part seed ${seed}, session seed ${sessionSeed})`;
+      const where = `stream session ${number} over ${tls ? 'TLS-PSK' : ws ? 'WebSocket' : unix ? 'a Unix stream socket' : 'TCP'} to the ${peerName} peer${settings} (part seed ${seed}, session seed ${sessionSeed})`;
       const driver = new SessionDriver(withMarkedPings(session, probe), probe, drawScript(random, randomInt(random, 2, 8)), { clock, limits: limits(reconnect), tally, random, where }, () => {
         running.delete(driver);
         resolve();
@@ -409,4 +427,5 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   tally.note('sessions', sessions);
   await context.free();
   await Promise.all([...peers.map((peer) => peer.close()), wsPeer.close()]);
+  rmSync(unixDir, { recursive: true, force: true });
 }

@@ -1,4 +1,6 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import * as path from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { OptionNumber, SignalOption } from '../../src/codec/option-numbers';
 import { decodeUint, encodeString } from '../../src/codec/option-values';
@@ -34,9 +36,9 @@ class RawStream {
     socket.on('error', () => undefined);
     socket.on('close', () => (this.closed = true));
   }
-  static open(port: number): Promise<RawStream> {
+  static open(port: number | string): Promise<RawStream> {
     return new Promise((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => resolve(new RawStream(socket)));
+      const socket = typeof port === 'string' ? connect({ path: port }, () => resolve(new RawStream(socket))) : connect({ host: '127.0.0.1', port }, () => resolve(new RawStream(socket)));
     });
   }
   send(pdu: CoapPdu): void {
@@ -128,6 +130,33 @@ describe('hostile stream peer', () => {
     expect(peer.stats.writes).toBeGreaterThan(peer.stats.framesSent); // cut into chunks
     const info = peer.connectionFor(client.socket.localPort!)!;
     expect(info).toMatchObject({ id: 1, seed: hostileStreamConnectionSeed(5, 1), csm: 'normal', open: true });
+  });
+
+  it('serves on a Unix stream socket path with path, as coap+tcp://%2F…, and frees it on close', async () => {
+    const dir = mkdtempSync('/tmp/rxs');
+    try {
+      const socketPath = path.join(dir, 't');
+      peer = await startHostileStreamPeer({ seed: 8, csmFaultRate: 0, hazardRate: 0, correctRate: 1, unsolicitedRate: 0, path: socketPath });
+      expect(peer.path).toBe(socketPath);
+      expect(peer.uri('/small')).toBe(`coap+tcp://${encodeURIComponent(socketPath)}/small`);
+      client = await RawStream.open(socketPath);
+      client.send(csm);
+      client.send(get(1));
+      const deframer = new StreamDeframer({ maxMessageSize: Infinity });
+      const received: CoapPdu[] = [];
+      await waitFor(() => {
+        received.push(...deframer.push(Buffer.concat(client!.chunks.splice(0))));
+        return received.some((pdu) => pdu.code === ResponseCode.Content);
+      }, 2000);
+      expect(received[0].code).toBe(SignalCode.CSM);
+      client.socket.destroy();
+      client = undefined;
+      await peer.close();
+      peer = undefined;
+      expect(existsSync(socketPath)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('speaks TLS-PSK with tls.psk', async () => {

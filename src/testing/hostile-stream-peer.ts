@@ -41,6 +41,12 @@ export interface HostileStreamPeerOptions extends Omit<HostileResponderOptions, 
   /** TCP port; 0 picks a free one. @defaultValue 0 */
   readonly port?: number;
   /**
+   * A Unix stream socket path to listen on instead of a TCP port (libcoap `-U coap+tcp -A path`; `host` and `port`
+   * are then unused, and connections have no client port, so `connectionFor` cannot tell them apart). The path must
+   * be free; the caller removes its directory after `close()`.
+   */
+  readonly path?: string;
+  /**
    * TLS with a pre-shared key (TLS 1.2, the PSK suites libcoap's openssl server takes): the peer speaks
    * `coaps+tcp`. Any identity is accepted unless `identity` is set. Without it the peer speaks plain `coap+tcp`.
    */
@@ -118,13 +124,15 @@ export interface HostileStreamPeer {
   readonly address: { readonly host: LoopbackHost; readonly port: number };
   /** `'tcp'`, or `'tls'` with `tls.psk`. */
   readonly transport: 'tcp' | 'tls';
+  /** The Unix socket path it listens on, when given one. */
+  readonly path: string | undefined;
   /** Counters. */
   readonly stats: Readonly<HostileStreamPeerStats>;
   /** Open connections. */
   readonly openConnections: number;
   /** Live observations, over all connections. */
   readonly observations: number;
-  /** `'coap+tcp://127.0.0.1:PORT/path'` (or `coaps+tcp://`). */
+  /** `'coap+tcp://127.0.0.1:PORT/path'` (or `coaps+tcp://`; on a Unix path `coap+tcp://%2Ftmp%2F…/path`). */
   uri(path?: string): string;
   /** The last `logSize` chunks written (and closes), oldest first. */
   recent(): readonly HostileStreamSent[];
@@ -163,7 +171,7 @@ export function hostileStreamConnectionSeed(seed: number, index: number): number
 export async function startHostileStreamPeer(options: HostileStreamPeerOptions = {}): Promise<HostileStreamPeer> {
   const host = assertLoopback(options.host ?? '127.0.0.1', 'the hostile stream peer host');
   const peer = new StreamPeer(host, options);
-  await peer.listen(options.port ?? 0);
+  await peer.listen(options.port ?? 0, options.path);
   return peer;
 }
 
@@ -715,6 +723,7 @@ class StreamPeer implements HostileStreamPeer {
   address: { host: LoopbackHost; port: number };
   readonly transport: 'tcp' | 'tls';
   readonly tls: boolean;
+  path: string | undefined;
   readonly counters = {
     connections: 0,
     framesSent: 0,
@@ -793,7 +802,7 @@ class StreamPeer implements HostileStreamPeer {
     return count;
   }
 
-  listen(port: number): Promise<void> {
+  listen(port: number, path: string | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       const server = this.#server;
       const onError = (error: Error): void => {
@@ -801,11 +810,12 @@ class StreamPeer implements HostileStreamPeer {
         reject(error);
       };
       server.once('error', onError);
-      server.listen({ host: this.address.host, port, exclusive: true }, () => {
+      server.listen(path !== undefined ? { path, exclusive: true } : { host: this.address.host, port, exclusive: true }, () => {
         server.off('error', onError);
         server.on('error', () => undefined);
         const address = server.address();
-        this.address = { host: this.address.host, port: typeof address === 'object' && address !== null ? address.port : port };
+        this.path = path;
+        this.address = { host: this.address.host, port: typeof address === 'object' && address !== null ? address.port : 0 };
         this.#ticker = setInterval(() => {
           for (const connection of this.#open.values()) connection.tick();
         }, this.#options.tickInterval ?? 20);
@@ -815,7 +825,8 @@ class StreamPeer implements HostileStreamPeer {
   }
 
   uri(path = '/'): string {
-    return `${this.tls ? 'coaps+tcp' : 'coap+tcp'}://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;
+    const authority = this.path !== undefined ? encodeURIComponent(this.path) : formatAuthority(this.address.host, this.address.port);
+    return `${this.tls ? 'coaps+tcp' : 'coap+tcp'}://${authority}${path.startsWith('/') ? path : '/' + path}`;
   }
 
   recent(): readonly HostileStreamSent[] {
