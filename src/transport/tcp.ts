@@ -227,6 +227,8 @@ export class StreamConnection implements Transport {
   readonly #describe: SocketErrorDescriber;
   #socket: Socket | undefined;
   #state = CONNECTING;
+  // FrameReceivers(true) inline: its object would cost every idle TCP session about 40 bytes (heap budget 6 KiB,
+  // measured at 5.6-5.9).
   #receivers: Subscriber<Uint8Array>[] | undefined;
   #early: Buffer[] | undefined;
   #subscribedOnce = false;

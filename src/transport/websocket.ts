@@ -19,6 +19,7 @@
 import { EMPTY, Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { CoapArgumentError, CoapTransportError, type CoapError, type IpPeerAddress } from '../errors';
 import { formatPeer } from '../peer-address';
+import { FrameReceivers } from './frame-receivers';
 import type { Transport, TransportEvent, TransportFactory } from './transport';
 
 /** RFC 8323 §4.1: the WebSocket subprotocol of CoAP. */
@@ -251,9 +252,7 @@ class WebSocketConnection implements Transport {
   readonly #platform: WebSocketConnector | undefined;
   #socket: WebSocketLike | undefined;
   #state = CONNECTING;
-  #receivers: Subscriber<Uint8Array>[] | undefined;
-  #early: Uint8Array[] | undefined;
-  #subscribedOnce = false;
+  readonly #receivers = new FrameReceivers(true);
   #corked = false;
   #deadline: Subscription | undefined;
   #unlisten: (() => void) | undefined;
@@ -285,24 +284,7 @@ class WebSocketConnection implements Transport {
   }
 
   get frames$(): Observable<Uint8Array> {
-    return new Observable<Uint8Array>((receiver) => {
-      if (this.#state === DONE) {
-        receiver.complete();
-        return undefined;
-      }
-      (this.#receivers ??= []).push(receiver);
-      if (!this.#subscribedOnce) {
-        this.#subscribedOnce = true;
-        const early = this.#early;
-        this.#early = undefined;
-        if (early !== undefined) for (const message of early) receiver.next(message);
-      }
-      return () => {
-        const receivers = this.#receivers;
-        const index = receivers === undefined ? -1 : receivers.indexOf(receiver);
-        if (index >= 0) receivers!.splice(index, 1);
-      };
-    });
+    return this.#receivers.observable();
   }
 
   /**
@@ -357,9 +339,7 @@ class WebSocketConnection implements Transport {
       // already closing
     }
     this.#subscriber.error(error);
-    const receivers = this.#receivers;
-    this.#receivers = undefined;
-    if (receivers !== undefined) for (const receiver of receivers) receiver.complete();
+    this.#receivers.close();
   }
 
   #finish(): void {
@@ -367,7 +347,7 @@ class WebSocketConnection implements Transport {
     const deadline = this.#deadline;
     this.#deadline = undefined;
     deadline?.unsubscribe();
-    this.#early = undefined;
+    this.#receivers.stop();
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket !== undefined) {
@@ -424,13 +404,7 @@ class WebSocketConnection implements Transport {
       );
       return;
     }
-    const receivers = this.#receivers;
-    if (receivers === undefined || receivers.length === 0) {
-      if (!this.#subscribedOnce) (this.#early ??= []).push(message);
-      return;
-    }
-    if (receivers.length === 1) receivers[0].next(message);
-    else for (const receiver of receivers.slice()) receiver.next(message);
+    this.#receivers.deliver(message);
   };
 
   readonly #onError = (event: unknown): void => {
