@@ -12,6 +12,16 @@ import type { Subscription } from 'rxjs';
 import { CoapContext, type ClientSession } from '../src/node';
 import { closedLoop, type Contender } from './measure';
 
+/** One GET on `session`; `done(true)` once a response came and the Observable completed, `done(false)` on error. */
+export function getOnce(session: ClientSession, path: string, done: (ok: boolean) => void): void {
+  let answered = false;
+  session.get(path).subscribe({
+    next: () => (answered = true),
+    error: () => done(false),
+    complete: () => done(answered),
+  });
+}
+
 /** The loopback transmission profile of the bench (see above). */
 export const BENCH_TRANSMISSION = { ackTimeout: 1000, maxRetransmit: 1, maxLatency: 100, processingDelay: 100 } as const;
 
@@ -44,14 +54,7 @@ export function rxcoapGetContender(options: RxcoapGetOptions): Contender & { mid
       }
     },
     window(ms) {
-      return closedLoop(ms, options.sessions * options.nstart, (done, slot) => {
-        let answered = false;
-        sessions[slot % sessions.length].get(options.path).subscribe({
-          next: () => (answered = true),
-          error: () => done(false),
-          complete: () => done(answered),
-        });
-      });
+      return closedLoop(ms, options.sessions * options.nstart, (done, slot) => getOnce(sessions[slot % sessions.length], options.path, done));
     },
     async teardown() {
       for (const subscription of subscriptions) subscription.unsubscribe();

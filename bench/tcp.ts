@@ -22,6 +22,7 @@ import { CoapContext, type ClientSession } from '../src/node';
 import { runChild } from './children';
 import { startLibcoapServer, type RunningServer } from './libcoap-server';
 import { closedLoop, DEFAULT_MEASURE, measureInterleaved, median, type Contender, type Measured } from './measure';
+import { getOnce } from './rxcoap-contender';
 import { rawStreamGetContender, tcpConnector } from './peers/raw-net';
 import { rawTlsGetContender } from './peers/raw-tls';
 import type { TableRow } from './table';
@@ -167,14 +168,7 @@ function rxcoapStreamContender(args: StreamGetArgs): Contender & { explicit(): b
   let session: ClientSession | undefined;
   let explicit = false;
   let info = '';
-  const get = (done: (ok: boolean) => void): void => {
-    let answered = false;
-    session!.get(args.path).subscribe({
-      next: () => (answered = true),
-      error: () => done(false),
-      complete: () => done(answered),
-    });
-  };
+  const get = (done: (ok: boolean) => void): void => getOnce(session!, args.path, done);
   return {
     name: 'rxcoap',
     explicit: () => explicit,

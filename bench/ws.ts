@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { CoapContext, type ClientSession } from '../src/node';
 import { runChild, sleep } from './children';
 import { startLibcoapServer, startNodeServer, type RunningServer } from './libcoap-server';
+import { getOnce } from './rxcoap-contender';
 import { closedLoop, DEFAULT_MEASURE, measureInterleaved, type Contender, type Measured, type MeasureOptions } from './measure';
 import { rawWsGetContender } from './peers/raw-ws';
 import { countSocketCalls, withSideFigures, type SideFigures } from './tcp';
@@ -42,14 +43,7 @@ export interface WsGetResult {
 function rxcoapWsContender(args: WsGetArgs): Contender {
   let context: CoapContext | undefined;
   let session: ClientSession | undefined;
-  const get = (done: (ok: boolean) => void): void => {
-    let answered = false;
-    session!.get(args.path).subscribe({
-      next: () => (answered = true),
-      error: () => done(false),
-      complete: () => done(answered),
-    });
-  };
+  const get = (done: (ok: boolean) => void): void => getOnce(session!, args.path, done);
   return {
     name: 'rxcoap',
     async setup() {
