@@ -5,7 +5,7 @@
  */
 // CoapResponse.cbor() works out of the box on Node: installs the CBOR decoder browser bundles leave out.
 import './cbor';
-import { registerTransport } from './session/transport-registry';
+import { registerTransport, type TransportTarget } from './session/transport-registry';
 import { useDatagramStack } from './session/use-datagram-stack';
 import { useStreamFraming } from './session/use-stream-framing';
 import { dtlsPskTransport } from './transport/dtls/psk';
@@ -79,21 +79,21 @@ registerTransport(
   { reliable: true, credentials: 'none' },
 );
 
-registerTransport(
-  'tls',
-  (target) =>
-    tlsTransport({
-      host: target.host,
-      port: target.port,
-      localAddress: target.localAddress,
-      localPort: target.localPort,
-      psk: target.psk,
-      pki: target.psk === undefined ? target.pki : undefined,
-      rootCas: target.rootCas,
-      scheduler: target.scheduler,
-    }),
-  { reliable: true, credentials: 'psk-or-pki' },
-);
+/** What TLS over TCP and WebSockets over TLS take of a target: the address, and PSK or else PKI. */
+function tlsTarget(target: TransportTarget) {
+  return {
+    host: target.host,
+    port: target.port,
+    localAddress: target.localAddress,
+    localPort: target.localPort,
+    psk: target.psk,
+    pki: target.psk === undefined ? target.pki : undefined,
+    rootCas: target.rootCas,
+    scheduler: target.scheduler,
+  };
+}
+
+registerTransport('tls', (target) => tlsTransport(tlsTarget(target)), { reliable: true, credentials: 'psk-or-pki' });
 
 // CoAP over WebSockets (RFC 8323 §4) on the ws package: coap+ws:// and coaps+ws:// (TLS options as for tls).
 registerTransport(
@@ -102,22 +102,7 @@ registerTransport(
   { reliable: true, credentials: 'none' },
 );
 
-registerTransport(
-  'wss',
-  (target) =>
-    wsTransport({
-      secure: true,
-      host: target.host,
-      port: target.port,
-      localAddress: target.localAddress,
-      localPort: target.localPort,
-      psk: target.psk,
-      pki: target.psk === undefined ? target.pki : undefined,
-      rootCas: target.rootCas,
-      scheduler: target.scheduler,
-    }),
-  { reliable: true, credentials: 'psk-or-pki' },
-);
+registerTransport('wss', (target) => wsTransport({ ...tlsTarget(target), secure: true }), { reliable: true, credentials: 'psk-or-pki' });
 
 export * from './index';
 export { wsTransport, type WsTransportOptions } from './transport/websocket-node';
