@@ -20,7 +20,7 @@ export type { DtlsListener, DtlsListenerOptions, DtlsFrameHandler } from './test
 export type { LossyProxy, LossyProxyOptions, LossSpec, LossStats } from './testing/lossy-proxy';
 export type { LoopbackHost } from './testing/loopback';
 export { startHostilePeer } from './testing/hostile-peer';
-export type { HostilePeer, HostilePeerOptions, HostilePeerStats, HostileSent } from './testing/hostile-peer';
+export type { HostilePeer, HostilePeerOptions, HostilePeerStats, HostileSent, HostileDatagramSent } from './testing/hostile-peer';
 export { startHostileUnixPeer } from './testing/hostile-unix-peer';
 export type { HostileUnixPeer, HostileUnixPeerOptions, HostileUnixSent } from './testing/hostile-unix-peer';
 export { startHostileStreamPeer, hostileStreamConnectionSeed, HostileStreamScript } from './testing/hostile-stream-peer';

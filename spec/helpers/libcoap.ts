@@ -277,6 +277,8 @@ export async function startLibcoapServer(options: LibcoapServerOptions): Promise
     });
   }
   const readyTimeout = options.readyTimeout ?? 5000;
+  // `-U coap+tcp` (or coap+tls): a stream socket, ready once it accepts, not once its file exists.
+  const unixStream = (options.args ?? []).some((arg) => arg === 'coap+tcp' || arg === 'coap+tls');
   let lastError = '';
   for (let tries = 0; tries < 3; tries++) {
     const unixPath = options.unixPath;
@@ -345,8 +347,7 @@ export async function startLibcoapServer(options: LibcoapServerOptions): Promise
     let unbound = false;
     while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
       if (unixPath !== undefined) {
-        const stream = (options.args ?? []).some((arg) => arg === 'coap+tcp' || arg === 'coap+tls');
-        if (isSocket(unixPath) && (!stream || (await acceptsStream(unixPath)))) return server;
+        if (isSocket(unixPath) && (!unixStream || (await acceptsStream(unixPath)))) return server;
         await new Promise((resolve) => setTimeout(resolve, 20));
       } else if (await coapPing(host, port, 100)) {
         // libcoap goes on serving when one of its endpoints fails to bind (port + 1 for DTLS/TLS may have been

@@ -363,7 +363,6 @@ export class MessageLayer implements RetransmitClient {
     this.#clock.remove(this);
     if (this.#closed) return Infinity;
     const params = this.#config.params;
-    let next = Infinity;
     // The slot first, then the Map (a copy: callbacks may start queued CONs while this runs).
     const jobs: Job[] = this.#outstanding === null ? [] : [...this.#outstanding.values()];
     if (this.#slot !== null) jobs.unshift(this.#slot);
@@ -390,10 +389,10 @@ export class MessageLayer implements RetransmitClient {
         this.#config.transport.send(job.frame!);
         this.#config.onEvent({ type: 'retransmitted', messageId: job.messageId, attempt: job.attempt });
       }
-      if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
     }
     if (this.#closed) return Infinity;
-    // CONs started by the callbacks above have their own deadlines.
+    // The earliest deadline left, over what is outstanding now (CONs the callbacks above started included).
+    let next = Infinity;
     if (this.#slot !== null && this.#slot.state === OUTSTANDING && this.#slot.deadline < next) next = this.#slot.deadline;
     if (this.#outstanding !== null) for (const job of this.#outstanding.values()) if (job.state === OUTSTANDING && job.deadline < next) next = job.deadline;
     if (next < Infinity) this.#clock.add(this, next);

@@ -37,16 +37,7 @@ export interface HostilePeerOptions extends Omit<HostileResponderOptions, 'frami
 }
 
 /** A datagram the hostile peer sent. */
-export interface HostileSent {
-  /** `Date.now()` when it was sent. */
-  readonly time: number;
-  readonly destination: IpPeerAddress;
-  /** `'correct'`, a mutation kind, `'spoofed-ack'`, `'unsolicited-rst'`... */
-  readonly kind: string;
-  readonly frame: Uint8Array;
-  /** Sent from the stranger socket. */
-  readonly stranger: boolean;
-}
+export type HostileSent = HostileDatagramSent<IpPeerAddress>;
 
 /** Counters of a hostile peer: the responder's, plus the socket's. */
 export interface HostilePeerStats extends HostileStats {
@@ -108,6 +99,18 @@ export interface HostileDatagramSocket<R> {
   close(): Promise<void>;
 }
 
+/** A datagram a hostile datagram peer sent, to a destination of type `D`. */
+export interface HostileDatagramSent<D> {
+  /** `Date.now()` when it was sent. */
+  readonly time: number;
+  readonly destination: D;
+  /** `'correct'`, a mutation kind, `'spoofed-ack'`, `'unsolicited-rst'`... */
+  readonly kind: string;
+  readonly frame: Uint8Array;
+  /** Sent from the stranger socket. */
+  readonly stranger: boolean;
+}
+
 /** How a hostile datagram peer keys and names its senders. */
 export interface HostileRemotes<R, D> {
   key(remote: R): string;
@@ -127,7 +130,7 @@ export class HostileDatagramPeer<R, D> {
   readonly #strangerRandom: () => number;
   readonly #tickInterval: number;
   readonly #logSize: number;
-  readonly #recent: { time: number; destination: D; kind: string; frame: Uint8Array; stranger: boolean }[] = [];
+  readonly #recent: HostileDatagramSent<D>[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #remotes = new Map<string, R>();
   readonly #socketStats = { datagramsSent: 0, bytesSent: 0, strangers: 0 };
@@ -166,7 +169,7 @@ export class HostileDatagramPeer<R, D> {
     this.#ticker = setInterval(() => this.#tick(), this.#tickInterval);
   }
 
-  recent(): readonly { time: number; destination: D; kind: string; frame: Uint8Array; stranger: boolean }[] {
+  recent(): readonly HostileDatagramSent<D>[] {
     return [...this.#recent];
   }
 

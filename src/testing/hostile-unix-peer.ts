@@ -7,7 +7,7 @@
  * Node only; real timers, cleared by `close()`, which also removes both socket paths.
  */
 import type { UnixPeerAddress } from '../errors';
-import { HostileDatagramPeer, type HostileDatagramSocket, type HostilePeerOptions, type HostilePeerStats, type HostileRemotes } from './hostile-peer';
+import { HostileDatagramPeer, type HostileDatagramSent, type HostileDatagramSocket, type HostilePeerOptions, type HostilePeerStats, type HostileRemotes } from './hostile-peer';
 import { UnixDatagramSocket } from './unix-dgram-listener';
 
 /** Options of {@link startHostileUnixPeer}. */
@@ -19,16 +19,7 @@ export interface HostileUnixPeerOptions extends Omit<HostilePeerOptions, 'host' 
 }
 
 /** A datagram the hostile Unix peer sent. */
-export interface HostileUnixSent {
-  /** `Date.now()` when it was sent. */
-  readonly time: number;
-  readonly destination: UnixPeerAddress;
-  /** `'correct'`, a mutation kind, `'spoofed-ack'`, `'unsolicited-rst'`... */
-  readonly kind: string;
-  readonly frame: Uint8Array;
-  /** Sent from the stranger socket. */
-  readonly stranger: boolean;
-}
+export type HostileUnixSent = HostileDatagramSent<UnixPeerAddress>;
 
 /** A running hostile Unix datagram peer. Create with {@link startHostileUnixPeer}. */
 export interface HostileUnixPeer {
