@@ -13,7 +13,7 @@
  * Server mode: `node dist/bench/run.js --serve tcp-test-peer` (the idle-memory figure's TCP server).
  *
  * Run a subset: `node dist/bench/run.js get1 codec ...` (names: get1, get1fast, get32, codec, block, observe,
- * dtls, dtls-pki, tcp, tls, ws, memory, bundle).
+ * dtls, dtls-pki, tcp, tls, ws, cold, memory, bundle).
  */
 import type { TableRow } from './table';
 import { printTable } from './table';
@@ -21,8 +21,8 @@ import { emitResult, killAll, killAllNow } from './children';
 // Each figure's module is loaded when it runs, so a measuring child holds only what its figure needs (the idle
 // memory figure counts heap per session: unrelated modules and their state must not be in that process).
 type Loaded = typeof import('./udp-get') & typeof import('./block-download') & typeof import('./observe') & typeof import('./dtls') &
-  typeof import('./dtls-pki') & typeof import('./tcp') & typeof import('./ws') & typeof import('./idle-memory');
-type ChildName = 'udp-get' | 'block' | 'observe' | 'dtls' | 'dtls-pki' | 'stream-get' | 'ws-get' | 'memory';
+  typeof import('./dtls-pki') & typeof import('./tcp') & typeof import('./ws') & typeof import('./idle-memory') & typeof import('./cold-path');
+type ChildName = 'udp-get' | 'block' | 'observe' | 'dtls' | 'dtls-pki' | 'stream-get' | 'ws-get' | 'memory' | 'cold-path';
 
 /** Child mode: one measurement, result on stdout. */
 async function child(figure: string, args: unknown): Promise<unknown> {
@@ -35,6 +35,7 @@ async function child(figure: string, args: unknown): Promise<unknown> {
     'stream-get': async () => (await import('./tcp')).streamGetChild(args as Parameters<Loaded['streamGetChild']>[0]),
     'ws-get': async () => (await import('./ws')).wsGetChild(args as Parameters<Loaded['wsGetChild']>[0]),
     memory: async () => (await import('./idle-memory')).idleMemoryChild(args as Parameters<Loaded['idleMemoryChild']>[0]),
+    'cold-path': async () => (await import('./cold-path')).coldPathChild(),
   };
   const run = children[figure as ChildName];
   if (run === undefined) throw new Error(`unknown child figure ${figure}`);
@@ -56,6 +57,7 @@ const figures: Record<string, () => Promise<TableRow[]>> = {
   tcp: async () => (await import('./tcp')).figureTcp(),
   tls: async () => (await import('./tcp')).figureTls(),
   ws: async () => (await import('./ws')).figureWs(),
+  cold: async () => (await import('./cold-path')).figureColdPath(),
   memory: async () => (await import('./idle-memory')).figureIdleMemory(),
   // esbuild is a dev dependency: bench/bundle.ts loads it only for this figure.
   bundle: async () => (await import('./bundle')).figureBundle(),
