@@ -356,12 +356,12 @@ export class MessageLayer implements RetransmitClient {
     return -1;
   }
 
-  /** @internal The clock woke: retransmits or fails what is due; returns the earliest deadline left. */
-  retransmitDue(now: number): number {
-    // Out of the clock while this runs (as before with the timer lapsed): a CON failed here that leaves the layer
-    // idle does not drop the tables in the middle of the walk. Back in at the end when something is left.
-    this.#clock.remove(this);
-    if (this.#closed) return Infinity;
+  /** @internal The clock woke: retransmits or fails what is due, and rejoins the clock for what is left. */
+  retransmitDue(now: number): void {
+    // Out of the clock while this runs (the clock took it out, as before with the timer lapsed): a CON failed here
+    // that leaves the layer idle does not drop the tables in the middle of the walk. Back in at the end when
+    // something is left.
+    if (this.#closed) return;
     const params = this.#config.params;
     // The slot first, then the Map (a copy: callbacks may start queued CONs while this runs).
     const jobs: Job[] = this.#outstanding === null ? [] : [...this.#outstanding.values()];
@@ -390,7 +390,7 @@ export class MessageLayer implements RetransmitClient {
         this.#config.onEvent({ type: 'retransmitted', messageId: job.messageId, attempt: job.attempt });
       }
     }
-    if (this.#closed) return Infinity;
+    if (this.#closed) return;
     // The earliest deadline left, over what is outstanding now (CONs the callbacks above started included).
     let next = Infinity;
     if (this.#slot !== null && this.#slot.state === OUTSTANDING && this.#slot.deadline < next) next = this.#slot.deadline;
@@ -401,7 +401,6 @@ export class MessageLayer implements RetransmitClient {
       this.#outstanding = null;
       this.#config.idleListener?.messagesIdle();
     }
-    return next;
   }
 
   #receiveRequestOrResponse(pdu: CoapPdu): void {

@@ -14,10 +14,10 @@ import type { SchedulerLike, Subscription } from 'rxjs';
 /** What the clock wakes: a message layer. */
 export interface RetransmitClient {
   /**
-   * Retransmits (or fails) what is due at `now`; returns the earliest deadline left, Infinity when nothing is
-   * outstanding any more (the clock forgets the client then).
+   * Retransmits (or fails) what is due at `now`. The client is out of the clock while this runs, and
+   * {@link RetransmitClock.add}s itself again for the earliest deadline it has left, if any.
    */
-  retransmitDue(now: number): number;
+  retransmitDue(now: number): void;
 }
 
 export class RetransmitClock {
@@ -61,15 +61,12 @@ export class RetransmitClock {
     this.#timer = undefined;
     this.#at = Infinity;
     const now = this.#scheduler.now();
-    let next = Infinity;
-    // A copy: a client's callbacks may start or end CONs of other clients (they add or remove themselves).
+    // Every client leaves and adds itself back for what it has left, which arms the timer for the earliest of
+    // those deadlines. A copy: a client's callbacks may start or end CONs of other clients too.
     for (const client of [...this.#clients]) {
-      const deadline = client.retransmitDue(now);
-      if (deadline === Infinity) this.#clients.delete(client);
-      else if (deadline < next) next = deadline;
+      this.#clients.delete(client);
+      client.retransmitDue(now);
     }
-    // A client that added itself meanwhile armed the timer already; re-arm only for an earlier deadline.
-    if (next < this.#at) this.#arm(next);
   }
 }
 
