@@ -4,10 +4,12 @@
  * the client's), then sends pre-encoded GET messages, one per loop slot, rewriting only the second half of its
  * 8-byte token per request; responses are matched by token without decoding options. Writes are corked until the
  * end of the tick (each message stays its own WebSocket frame): what any CoAP-over-WebSockets client on `ws` must
- * at least do on this machine.
+ * at least do on this machine. With `observable`, each GET is also an rxjs Observable (subscribed, then next and
+ * complete): the least a client whose requests are Observables does.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { Observable } from 'rxjs';
 import WebSocket from 'ws';
 import { closedLoop, type Contender } from '../measure';
 import { encodeMessage, pathOptions, uintValue } from './raw-dgram';
@@ -32,6 +34,11 @@ export interface RawWsGetOptions {
   readonly url: string;
   readonly path: string;
   readonly inFlight: number;
+  /**
+   * Each GET as an rxjs Observable: made, subscribed with an observer, and answered with next and complete (its
+   * teardown frees the slot). The least any client whose requests are Observables does on top of the raw floor.
+   */
+  readonly observable?: boolean;
 }
 
 /** The raw ws client as a {@link Contender}. */
@@ -86,7 +93,7 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
     }
   };
   return {
-    name: 'raw ws',
+    name: options.observable ? 'raw ws + Observable' : 'raw ws',
     async setup() {
       const ws = new WebSocket(options.url, 'coap', { perMessageDeflate: false });
       webSocket = ws;
@@ -113,18 +120,22 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
     window(ms) {
       const ws = webSocket!;
       if (failure !== undefined) return Promise.reject(failure);
-      socket?.cork();
-      const result = closedLoop(ms, inFlight, (done, slot) => {
-        if (failure !== undefined) {
-          done(false);
-          return;
-        }
+      const send = (slot: number, done: (ok: boolean) => void): void => {
         const frame = frames[slot];
         const next = (sequence[slot] = (sequence[slot] + 1) >>> 0);
         // ws copies a message as it masks it: rewriting the slot's frame for its next GET is safe.
         frame.writeUInt32BE(next, 6);
         waiting[slot] = done;
         ws.send(frame);
+      };
+      const get = options.observable ? (slot: number, done: (ok: boolean) => void): void => observableGet(slot, done, send, waiting) : send;
+      socket?.cork();
+      const result = closedLoop(ms, inFlight, (done, slot) => {
+        if (failure !== undefined) {
+          done(false);
+          return;
+        }
+        get(slot, done);
       });
       socket?.uncork();
       return result;
@@ -133,4 +144,24 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
       webSocket?.terminate();
     },
   };
+}
+
+/** One GET of the Observable variant: the raw send inside an Observable's subscribe, answered with next + complete. */
+function observableGet(slot: number, done: (ok: boolean) => void, send: (slot: number, done: (ok: boolean) => void) => void, waiting: (((ok: boolean) => void) | undefined)[]): void {
+  let answered = false;
+  new Observable<boolean>((subscriber) => {
+    const answer = (ok: boolean): void => {
+      if (!ok) {
+        subscriber.error(new Error('raw ws: the connection failed'));
+        return;
+      }
+      subscriber.next(ok);
+      subscriber.complete();
+    };
+    send(slot, answer);
+    // The next GET of this slot may already wait here (complete runs the observer before this teardown).
+    return () => {
+      if (waiting[slot] === answer) waiting[slot] = undefined;
+    };
+  }).subscribe({ next: () => (answered = true), error: () => done(false), complete: () => done(answered) });
 }
