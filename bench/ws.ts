@@ -6,8 +6,9 @@
  * - against libcoap 4.3.4 `coap-server-openssl -w PORT -X 1152`, whose WebSocket server writes header and payload
  *   in two writes without TCP_NODELAY (about 22 lockstep round trips a second for any client): the rates say
  *   nothing of the client, so the figure is client CPU per request (requests per client CPU-second), goals
- *   >= 0.85x / >= 0.6x the raw client's. At 1 outstanding a third contender runs in the same child: the raw client
- *   with each GET an rxjs Observable (a diagnostic row: how much of the budget rxjs alone takes there).
+ *   >= 0.85x / >= 0.6x the raw client's. At 1 outstanding two more contenders run in the same child: the raw client
+ *   with each GET an rxjs Observable, and that with each response decoded and checked by rxcoap's codec (diagnostic
+ *   rows: how much of the budget is left for the rest of a client).
  * - 1 outstanding: client and server pinned to CPU 0; 32: client on CPU 0, server on CPU 1; a fresh server per
  *   figure; in the measuring child each contender: setup (connect, CSMs, one GET), warm-up, then windows
  *   interleaved with the other's; medians.
@@ -31,8 +32,11 @@ export interface WsGetArgs {
   readonly serverPid?: number;
   /** libcoap: longer windows (a few requests per window at 22 round trips a second would say little). */
   readonly slow: boolean;
-  /** Also measure the raw client with each GET an rxjs Observable (the floor of any Observable-returning client). */
-  readonly observableFloor?: boolean;
+  /**
+   * Also measure the raw client with each GET an rxjs Observable, and that with each response decoded and checked by
+   * rxcoap's codec too (floors of any Observable-returning client).
+   */
+  readonly observableFloors?: boolean;
 }
 
 export interface WsGetResult {
@@ -40,7 +44,7 @@ export interface WsGetResult {
   readonly raw: Measured;
   readonly rxcoapSide: SideFigures;
   readonly rawSide: SideFigures;
-  readonly observableFloor?: { readonly measured: Measured; readonly side: SideFigures };
+  readonly floors?: readonly Floor[];
 }
 
 /** rxcoap: one coap+ws session (one connection), `inFlight` GETs outstanding on it. */
@@ -67,13 +71,20 @@ export async function wsGetChild(args: WsGetArgs): Promise<WsGetResult> {
   countSocketCalls();
   const rx = withSideFigures(rxcoapWsContender(args), args.serverPid);
   const raw = withSideFigures(rawWsGetContender({ url: `ws://127.0.0.1:${args.port}/.well-known/coap`, path: args.path, inFlight: args.inFlight }), args.serverPid);
-  const floor = args.observableFloor
-    ? withSideFigures(rawWsGetContender({ url: `ws://127.0.0.1:${args.port}/.well-known/coap`, path: args.path, inFlight: args.inFlight, observable: true }), args.serverPid)
-    : undefined;
+  const floors = args.observableFloors
+    ? [false, true].map((decode) =>
+        withSideFigures(rawWsGetContender({ url: `ws://127.0.0.1:${args.port}/.well-known/coap`, path: args.path, inFlight: args.inFlight, observable: true, decode }), args.serverPid),
+      )
+    : [];
   const measure: MeasureOptions = args.slow ? { warmupMs: 1000, windowMs: 2000, windows: 5 } : DEFAULT_MEASURE;
-  const [rxcoap, rawMeasured, floorMeasured] = await measureInterleaved(floor === undefined ? [rx, raw] : [rx, raw, floor], measure);
-  const observableFloor = floor === undefined ? undefined : { measured: floorMeasured, side: floor.side() };
-  return { rxcoap, raw: rawMeasured, rxcoapSide: rx.side(), rawSide: raw.side(), observableFloor };
+  const [rxcoap, rawMeasured, ...floorsMeasured] = await measureInterleaved([rx, raw, ...floors], measure);
+  return {
+    rxcoap,
+    raw: rawMeasured,
+    rxcoapSide: rx.side(),
+    rawSide: raw.side(),
+    floors: floors.map((floor, i) => ({ measured: floorsMeasured[i], side: floor.side() })),
+  };
 }
 
 /** A TCP port nothing listens on now (libcoap's -w takes a port; its own -p port is chosen by startLibcoapServer). */
@@ -123,7 +134,7 @@ async function wsFigure(peer: WsPeerKind, inFlight: 1 | 32): Promise<TableRow[]>
       server = await startLibcoapServer({ cpu: serverCpu, version: '4.3.4', openssl: true, args: ['-w', String(port), '-X', '1152'] });
       await waitForTcp(port);
     }
-    const result = await runChild<WsGetResult>('ws-get', { port, path: '/', inFlight, serverPid: server.child.pid, slow: peer === 'libcoap', observableFloor: peer === 'libcoap' && inFlight === 1 } satisfies WsGetArgs, 0, 120_000);
+    const result = await runChild<WsGetResult>('ws-get', { port, path: '/', inFlight, serverPid: server.child.pid, slow: peer === 'libcoap', observableFloors: peer === 'libcoap' && inFlight === 1 } satisfies WsGetArgs, 0, 120_000);
     const { rxcoap, raw } = result;
     if (rxcoap.error !== undefined || raw.error !== undefined) {
       return [{ figure, goal, error: [rxcoap, raw].filter((m) => m.error !== undefined).map((m) => `${m.name}: ${m.error}`).join('; ') }];
@@ -139,8 +150,7 @@ async function wsFigure(peer: WsPeerKind, inFlight: 1 | 32): Promise<TableRow[]>
     const note = `${serverText}; ${pinning}; 1 session = 1 connection, ${inFlight} GET${inFlight === 1 ? '' : 's'} outstanding on it (raw ws: pre-encoded messages, corked writes); ${side}`;
     if (peer === 'fast') return [{ figure, ours: rxcoap.rate, theirs: raw.rate, unit: 'req/s', ratio: rxcoap.rate / raw.rate, goal, note }];
     const rows: TableRow[] = [{ figure, ours: rx.perCpuSecond, theirs: rw.perCpuSecond, unit: 'req/CPU-s', ratio: rx.perCpuSecond / rw.perCpuSecond, goal, note }];
-    const floor = result.observableFloor;
-    if (floor !== undefined) rows.push(observableFloorRow(label, floor, rw));
+    for (const floor of result.floors ?? []) rows.push(floorRow(label, floor, rw));
     return rows;
   } catch (error) {
     return [{ figure, goal, error: (error as Error).message }];
@@ -149,18 +159,30 @@ async function wsFigure(peer: WsPeerKind, inFlight: 1 | 32): Promise<TableRow[]>
   }
 }
 
+/** A diagnostic contender of the libcoap figure and what it measured. */
+interface Floor {
+  readonly measured: Measured;
+  readonly side: SideFigures;
+}
+
 /**
- * The raw client with each GET an rxjs Observable, in the same child as the libcoap figure, its windows interleaved
- * with the others': what no client whose requests are Observables avoids, against the same raw floor. At the Nagle
- * stall every request runs with cold caches, so this shows how much of the 0.85x budget rxjs alone takes.
+ * The raw client with each GET an rxjs Observable (and, in the second, each response decoded, checked and made a
+ * `CoapResponse` by rxcoap's own code), in the same child as the libcoap figure, windows interleaved with the
+ * others': what no Observable-returning client avoids, against the same raw floor. At the Nagle stall every request
+ * runs with cold caches; these say how much of the 0.85x budget is left for building, encoding and matching.
  */
-function observableFloorRow(label: string, floor: { readonly measured: Measured; readonly side: SideFigures }, raw: SideFigures): TableRow {
-  const figure = `${label}, raw ws + Observable per GET (diagnostic)`;
+function floorRow(label: string, floor: Floor, raw: SideFigures): TableRow {
+  const decode = floor.measured.name.endsWith('+ decode');
+  const figure = `${label}, raw ws + Observable${decode ? ' + decode' : ''} per GET (diagnostic)`;
   if (floor.measured.error !== undefined) return { figure, goal: 'info', error: `${floor.measured.name}: ${floor.measured.error}` };
   const ours = floor.side.perCpuSecond;
+  const what = decode
+    ? 'the raw ws client, each GET an rxjs Observable and each response decoded by rxcoap\'s codec, checked (RFC 7252 §5.4) and made a CoapResponse'
+    : 'the raw ws client, each GET an rxjs Observable (subscribe, next, complete, teardown)';
+  const left = ((1 / 0.85) / raw.perCpuSecond - 1 / ours) * 1e6;
   const note =
-    `the raw ws client, each GET an rxjs Observable (subscribe, next, complete, teardown), in the child of the figure above, windows interleaved; ` +
-    `req per client CPU-s ${fmt(ours)} vs raw ${fmt(raw.perCpuSecond)}: the ceiling of any Observable-returning client here (the goal 0.85x leaves the client ${((1 / 0.85 - raw.perCpuSecond / ours) * 1e6 / raw.perCpuSecond).toFixed(0)} µs of CPU per request beyond it)`;
+    `${what}, in the child of the figure above, windows interleaved; req per client CPU-s ${fmt(ours)} vs raw ${fmt(raw.perCpuSecond)}; ` +
+    `beyond this, the 0.85x goal leaves a client ${left.toFixed(0)} µs of CPU per request`;
   return { figure, ours, theirs: raw.perCpuSecond, unit: 'req/CPU-s', ratio: ours / raw.perCpuSecond, goal: 'info', note };
 }
 

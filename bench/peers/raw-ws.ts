@@ -11,6 +11,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Observable } from 'rxjs';
 import WebSocket from 'ws';
+import { decodeWsMessage } from '../../src/codec/ws-codec';
+import { checkResponse } from '../../src/exchange/request';
+import { CoapResponse } from '../../src/exchange/response';
 import { closedLoop, type Contender } from '../measure';
 import { encodeMessage, pathOptions, uintValue } from './raw-dgram';
 
@@ -39,6 +42,11 @@ export interface RawWsGetOptions {
    * teardown frees the slot). The least any client whose requests are Observables does on top of the raw floor.
    */
   readonly observable?: boolean;
+  /**
+   * Each response also decoded with rxcoap's WebSocket codec, checked as a response must be (RFC 7252 §5.4) and
+   * made a `CoapResponse`: with `observable`, what even a client that sends pre-encoded requests must do.
+   */
+  readonly decode?: boolean;
 }
 
 /** The raw ws client as a {@link Contender}. */
@@ -57,6 +65,10 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
   let csm: (() => void) | undefined;
   let csmSeen = false;
   let corked = false;
+  const decode = options.decode === true;
+  const peer = { host: '127.0.0.1', port: Number(new URL(options.url).port) };
+  /** The last decoded response (kept, so the decoding is not work thrown away at once). */
+  let lastResponse: CoapResponse | undefined;
   const uncork = (): void => {
     corked = false;
     socket?.uncork();
@@ -84,6 +96,14 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
       if (slot >= inFlight || message.readUInt32BE(6) !== sequence[slot]) return;
       const done = waiting[slot];
       waiting[slot] = undefined;
+      if (decode) {
+        const checked = checkResponse(decodeWsMessage(message));
+        if (checked instanceof Error) {
+          done?.(false);
+          return;
+        }
+        lastResponse = new CoapResponse(checked, peer);
+      }
       done?.(true);
     } else if (code === CSM) {
       csmSeen = true;
@@ -93,7 +113,7 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
     }
   };
   return {
-    name: options.observable ? 'raw ws + Observable' : 'raw ws',
+    name: `raw ws${options.observable ? ' + Observable' : ''}${decode ? ' + decode' : ''}`,
     async setup() {
       const ws = new WebSocket(options.url, 'coap', { perMessageDeflate: false });
       webSocket = ws;
@@ -141,6 +161,7 @@ export function rawWsGetContender(options: RawWsGetOptions): Contender {
       return result;
     },
     async teardown() {
+      lastResponse = undefined;
       webSocket?.terminate();
     },
   };
