@@ -60,7 +60,7 @@ export const STREAM_TRANSMISSION: Partial<TransmissionParameters> = { separateRe
 const CONCURRENCY = 64;
 /** Share of sessions over TLS-PSK (a handshake each), and to the gentle TCP peer; the rest go to the harsh one. */
 const TLS_SHARE = 0.2;
-/** Share of sessions over `coap+ws://` to the hostile WebSocket peer. */
+/** Share of sessions to the hostile WebSocket peers: half `coap+ws://`, half `coaps+ws://` with the PSK. */
 const WS_SHARE = 0.2;
 const GENTLE_SHARE = 0.2;
 /** Share of sessions over a Unix stream socket (taken from the harsh TCP peer's). */
@@ -287,7 +287,10 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   const harsh = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x7c9), correctRate: 0.5, hazardRate: 0.2 });
   const gentle = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x9e7), correctRate: 0.9, hazardRate: 0.03, csmFaultRate: 0.1 });
   const tlsPeer = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x715), correctRate: 0.6, hazardRate: 0.15, tls: { psk: PSK } });
-  const wsPeer = await startHostileWsPeer({ tickInterval: 20, lateDelay: 60, blockSize: 256, seed: mixSeed(seed, 0x3e5), correctRate: 0.6, hazardRate: 0.15 });
+  const wsCommon = { tickInterval: 20, lateDelay: 60, blockSize: 256, correctRate: 0.6, hazardRate: 0.15 };
+  const wsPeer = await startHostileWsPeer({ ...wsCommon, seed: mixSeed(seed, 0x3e5) });
+  const wssPeer = await startHostileWsPeer({ ...wsCommon, seed: mixSeed(seed, 0x3e6), tls: { psk: PSK } });
+  const wsPeers = [wsPeer, wssPeer] as const;
   const unixDir = mkdtempSync('/tmp/rxs');
   const unixPath = `${unixDir}/t`;
   const unixPeer = await startHostileStreamPeer({ ...common, seed: mixSeed(seed, 0x5b1), correctRate: 0.6, hazardRate: 0.15, path: unixPath });
@@ -299,7 +302,7 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
     [unixPeer, 'unix stream'],
   ]);
   const context = new CoapContext({ transmission: STREAM_TRANSMISSION, random: seededRandom(seed ^ 0x51ea), tokenGenerator: seededTokens(seed ^ 0x7c9, 8) });
-  const wsFramesSent = (): number => Object.values(wsPeer.stats.sent).reduce((sum, count) => sum + count, 0);
+  const wsFramesSent = (): number => wsPeers.reduce((total, ws) => total + Object.values(ws.stats.sent).reduce((sum, count) => sum + count, 0), 0);
   const inputs = (): number => peers.reduce((sum, peer) => sum + peer.stats.framesSent, 0) + wsFramesSent();
 
   // The latest chunks any session received: what an uncaught exception (reported a tick late) was about.
@@ -321,13 +324,15 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       const draw = random();
       const tls = draw < TLS_SHARE;
       const ws = !tls && draw < TLS_SHARE + WS_SHARE;
+      const wss = ws && draw >= TLS_SHARE + WS_SHARE / 2;
+      const wsServer = wss ? wssPeer : wsPeer;
       const unix = draw >= 1 - UNIX_SHARE;
       const peer = tls ? tlsPeer : unix ? unixPeer : draw < TLS_SHARE + WS_SHARE + GENTLE_SHARE ? gentle : harsh;
-      const port = ws ? wsPeer.address.port : peer.address.port;
-      const peerName = ws ? 'ws' : names.get(peer);
+      const port = ws ? wsServer.address.port : peer.address.port;
+      const peerName = wss ? 'wss' : ws ? 'ws' : names.get(peer);
       const probe = new StreamProbe(clock, ws ? 'websocket' : 'stream');
       probe.describeConnection = (localPort) => {
-        if (ws) return `the hostile WebSocket peer (its seed ${mixSeed(seed, 0x3e5)}), connection from :${localPort}`;
+        if (ws) return `the hostile ${wss ? 'WSS' : 'WebSocket'} peer (its seed ${mixSeed(seed, wss ? 0x3e6 : 0x3e5)}), connection from :${localPort}`;
         // Unix stream connections have no client port to tell them apart by.
         if (unix) return `the hostile Unix stream peer on ${unixPath} (its seed ${mixSeed(seed, 0x5b1)}, a seed per connection)`;
         const info = peer.connectionFor(localPort);
@@ -337,11 +342,11 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       probe.onReceive = (chunk) => {
         ring(inbound, { session: number, time: clock.now(), chunk }, 8);
       };
-      const server = unix ? `coap+tcp://${encodeURIComponent(unixPath)}` : `${tls ? 'coaps+tcp' : ws ? 'coap+ws' : 'coap+tcp'}://127.0.0.1:${port}`;
+      const server = unix ? `coap+tcp://${encodeURIComponent(unixPath)}` : `${tls ? 'coaps+tcp' : wss ? 'coaps+ws' : ws ? 'coap+ws' : 'coap+tcp'}://127.0.0.1:${port}`;
       const factory = tls
         ? tlsTransport({ host: '127.0.0.1', port, psk: PSK })
         : ws
-          ? wsTransport({ host: '127.0.0.1', port })
+          ? wsTransport(wss ? { host: '127.0.0.1', port, secure: true, psk: PSK } : { host: '127.0.0.1', port })
           : unix
             ? tcpTransport({ path: unixPath })
             : tcpTransport({ host: '127.0.0.1', port });
@@ -352,7 +357,7 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       const options = { server, csmTimeout: STREAM_CSM_TIMEOUT, transport, reconnect, keepalive };
       let session: ClientSession;
       try {
-        session = tls ? context.newClientSessionPsk({ ...options, psk: PSK }) : context.newClientSession(options);
+        session = tls || wss ? context.newClientSessionPsk({ ...options, psk: PSK }) : context.newClientSession(options);
       } catch (error) {
         tally.checkError(error, () => `newClientSession(${server}) threw (stream session ${number}, seed ${seed})`);
         resolve();
@@ -362,7 +367,7 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
       if (reconnect !== undefined) tally.note('sessions with reconnect');
       if (keepalive !== undefined) tally.note('sessions with keepalive');
       const settings = `${reconnect === undefined ? '' : `, reconnect ${JSON.stringify(reconnect)}`}${keepalive === undefined ? '' : `, keepalive ${keepalive} s`}`;
-      const where = `stream session ${number} over ${tls ? 'TLS-PSK' : ws ? 'WebSocket' : unix ? 'a Unix stream socket' : 'TCP'} to the ${peerName} peer${settings} (part seed ${seed}, session seed ${sessionSeed})`;
+      const where = `stream session ${number} over ${tls ? 'TLS-PSK' : wss ? 'WebSocket over TLS-PSK' : ws ? 'WebSocket' : unix ? 'a Unix stream socket' : 'TCP'} to the ${peerName} peer${settings} (part seed ${seed}, session seed ${sessionSeed})`;
       const driver = new SessionDriver(withMarkedPings(session, probe), probe, drawScript(random, randomInt(random, 2, 8)), { clock, limits: limits(reconnect), tally, random, where }, () => {
         running.delete(driver);
         resolve();
@@ -400,15 +405,17 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   if (progress !== undefined) clearInterval(progress);
   tally.inputs = inputs();
 
-  {
-    const stats = wsPeer.stats;
-    tally.note('peer ws connections', wsPeer.stats.connections);
-    tally.note('peer ws frames', wsFramesSent());
-    tally.note('peer ws requests', stats.requests);
-    tally.note('peer ws notifications', stats.notifications);
-    tally.note('peer ws highest Block2 number', stats.maxBlock2);
-    for (const [kind, count] of Object.entries(stats.handshakes)) tally.note(`ws handshake ${kind}`, count);
-    for (const [kind, count] of Object.entries(stats.hazards)) tally.note(`ws hazard ${kind}`, count);
+  tally.note('peer ws frames', wsFramesSent());
+  for (const ws of wsPeers) {
+    const stats = ws.stats;
+    const name = ws.secure ? 'wss' : 'ws';
+    tally.note(`peer ${name} connections`, stats.connections);
+    tally.note(`peer ${name} requests`, stats.requests);
+    tally.note(`peer ${name} notifications`, stats.notifications);
+    tally.note(`peer ${name} highest Block2 number`, stats.maxBlock2);
+    if (ws.secure) tally.note('peer wss failed TLS handshakes', stats.tlsFailures);
+    for (const [kind, count] of Object.entries(stats.handshakes)) tally.note(`${name} handshake ${kind}`, count);
+    for (const [kind, count] of Object.entries(stats.hazards)) tally.note(`${name} hazard ${kind}`, count);
   }
   for (const peer of peers) {
     const stats = peer.stats;
@@ -426,6 +433,6 @@ async function runSessions(tally: PartTally, guard: ProcessGuard, seed: number, 
   }
   tally.note('sessions', sessions);
   await context.free();
-  await Promise.all([...peers.map((peer) => peer.close()), wsPeer.close()]);
+  await Promise.all([...peers.map((peer) => peer.close()), ...wsPeers.map((ws) => ws.close())]);
   rmSync(unixDir, { recursive: true, force: true });
 }

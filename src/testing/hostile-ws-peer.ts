@@ -11,10 +11,14 @@
  * - WebSocket Ping floods and unsolicited Pongs, close frames with odd codes and reasons, connections dropped.
  *
  * Every connection draws from its own seed (`hostileStreamConnectionSeed(seed, n)`), so a connection that broke a
- * client replays alone. Node only (`ws`, `node:http`); real timers, cleared by `close()`.
+ * client replays alone. With `tls` it is all of that over HTTPS (`coaps+ws://`, PSK or certificates, as the test
+ * peer's WSS listener takes them): the raw-byte hazards then break the WebSocket inside TLS, where a client's
+ * parser sees them. Node only (`ws`, `node:http`, `node:https`); real timers, cleared by `close()`.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SignalOption } from '../codec/option-numbers';
 import { encodeUint } from '../codec/option-values';
@@ -26,7 +30,8 @@ import { addCounts, addStats, emptyStats, hostileStreamConnectionSeed } from './
 import { assertLoopback, formatAuthority, type LoopbackHost } from './loopback';
 import { chance, mutateResponse, pick, randomBytes, randomInt } from './mutate';
 import { seededRandom, type RandomSource } from './seeded-random';
-import { listenOn } from './stream-listener';
+import { listenOn, tlsServerOptions } from './stream-listener';
+import type { TestTlsOptions } from './test-peer-api';
 import { closeWebSocketServer } from './ws-listener';
 
 /** Options of {@link startHostileWsPeer}. */
@@ -43,6 +48,8 @@ export interface HostileWsPeerOptions extends Omit<HostileResponderOptions, 'fra
   readonly csmFaultRate?: number;
   /** Probability (0..1) per request of a WebSocket hazard beside (or instead of) its answer. @defaultValue 0.15 */
   readonly hazardRate?: number;
+  /** `coaps+ws`: serve over HTTPS with these credentials (PSK and/or a certificate, as the test peer takes them). */
+  readonly tls?: TestTlsOptions;
 }
 
 /** Counters of a hostile WS peer. */
@@ -59,6 +66,8 @@ export interface HostileWsPeerStats extends HostileStats {
   messagesSent: number;
   /** Client messages that did not decode (the connection is dropped). */
   clientMalformed: number;
+  /** TLS handshakes that failed (`tls` only). */
+  tlsFailures: number;
 }
 
 /** A running hostile WS peer. Create with {@link startHostileWsPeer}. */
@@ -66,7 +75,9 @@ export interface HostileWsPeer {
   readonly address: { readonly host: LoopbackHost; readonly port: number };
   readonly stats: Readonly<HostileWsPeerStats>;
   readonly openConnections: number;
-  /** `'coap+ws://127.0.0.1:PORT/path'`. */
+  /** True with `tls` (`coaps+ws`). */
+  readonly secure: boolean;
+  /** `'coap+ws://127.0.0.1:PORT/path'` (`coaps+ws` with `tls`). */
   uri(path?: string): string;
   /** Stops the ticks and every pending send, destroys every connection and closes the server. */
   close(): Promise<void>;
@@ -320,9 +331,11 @@ class WsPeer implements HostileWsPeer {
     connections: 0,
     messagesSent: 0,
     clientMalformed: 0,
+    tlsFailures: 0,
     handshakes: {} as Record<string, number>,
     csmPlans: {} as Record<string, number>,
   };
+  readonly secure: boolean;
   readonly #options: HostileWsPeerOptions;
   readonly #server: Server;
   readonly #webSockets: WebSocketServer;
@@ -341,7 +354,16 @@ class WsPeer implements HostileWsPeer {
     this.#seed = options.seed ?? 1;
     this.#handshakeRandom = seededRandom(this.#seed ^ 0x68e31da4);
     const faultRate = options.handshakeFaultRate ?? 0.05;
-    this.#server = createServer((_request, response) => response.writeHead(404).end());
+    const notFound = (_request: IncomingMessage, response: ServerResponse): void => void response.writeHead(404).end();
+    this.secure = options.tls !== undefined;
+    if (options.tls === undefined) this.#server = createServer(notFound);
+    else {
+      // Throws CoapArgumentError without credentials. Over HTTPS, ALPN (when offered) is http/1.1, not coap.
+      const server = createHttpsServer({ ...tlsServerOptions(options.tls, new WeakMap<TLSSocket, string>()), ALPNProtocols: ['http/1.1'] }, notFound);
+      server.on('tlsClientError', () => this.counters.tlsFailures++);
+      // https.Server is a tls.Server: the listen, upgrade and close calls made on it are http.Server's.
+      this.#server = server as unknown as Server;
+    }
     this.#server.on('clientError', (_error, socket: Socket) => socket.destroy());
     this.#webSockets = new WebSocketServer({
       server: this.#server,
@@ -390,7 +412,7 @@ class WsPeer implements HostileWsPeer {
   }
 
   uri(path = '/'): string {
-    return `coap+ws://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;
+    return `${this.secure ? 'coaps+ws' : 'coap+ws'}://${formatAuthority(this.address.host, this.address.port)}${path.startsWith('/') ? path : '/' + path}`;
   }
 
   close(): Promise<void> {
