@@ -71,19 +71,18 @@ export async function wsGetChild(args: WsGetArgs): Promise<WsGetResult> {
   countSocketCalls();
   const rx = withSideFigures(rxcoapWsContender(args), args.serverPid);
   const raw = withSideFigures(rawWsGetContender({ url: `ws://127.0.0.1:${args.port}/.well-known/coap`, path: args.path, inFlight: args.inFlight }), args.serverPid);
-  const floors = args.observableFloors
-    ? [false, true].map((decode) =>
-        withSideFigures(rawWsGetContender({ url: `ws://127.0.0.1:${args.port}/.well-known/coap`, path: args.path, inFlight: args.inFlight, observable: true, decode }), args.serverPid),
-      )
-    : [];
+  const floors = (args.observableFloors ? [false, true] : []).map((decode) => ({
+    decode,
+    contender: withSideFigures(rawWsGetContender({ url: `ws://127.0.0.1:${args.port}/.well-known/coap`, path: args.path, inFlight: args.inFlight, observable: true, decode }), args.serverPid),
+  }));
   const measure: MeasureOptions = args.slow ? { warmupMs: 1000, windowMs: 2000, windows: 5 } : DEFAULT_MEASURE;
-  const [rxcoap, rawMeasured, ...floorsMeasured] = await measureInterleaved([rx, raw, ...floors], measure);
+  const [rxcoap, rawMeasured, ...floorsMeasured] = await measureInterleaved([rx, raw, ...floors.map((floor) => floor.contender)], measure);
   return {
     rxcoap,
     raw: rawMeasured,
     rxcoapSide: rx.side(),
     rawSide: raw.side(),
-    floors: floors.map((floor, i) => ({ measured: floorsMeasured[i], side: floor.side() })),
+    floors: floors.map((floor, i) => ({ decode: floor.decode, measured: floorsMeasured[i], side: floor.contender.side() })),
   };
 }
 
@@ -161,6 +160,8 @@ async function wsFigure(peer: WsPeerKind, inFlight: 1 | 32): Promise<TableRow[]>
 
 /** A diagnostic contender of the libcoap figure and what it measured. */
 interface Floor {
+  /** Each response decoded and checked too. */
+  readonly decode: boolean;
   readonly measured: Measured;
   readonly side: SideFigures;
 }
@@ -172,7 +173,7 @@ interface Floor {
  * runs with cold caches; these say how much of the 0.85x budget is left for building, encoding and matching.
  */
 function floorRow(label: string, floor: Floor, raw: SideFigures): TableRow {
-  const decode = floor.measured.name.endsWith('+ decode');
+  const decode = floor.decode;
   const figure = `${label}, raw ws + Observable${decode ? ' + decode' : ''} per GET (diagnostic)`;
   if (floor.measured.error !== undefined) return { figure, goal: 'info', error: `${floor.measured.name}: ${floor.measured.error}` };
   const ours = floor.side.perCpuSecond;

@@ -5,7 +5,8 @@
  * 8-byte token per request; responses are matched by token without decoding options. Writes are corked until the
  * end of the tick (each message stays its own WebSocket frame): what any CoAP-over-WebSockets client on `ws` must
  * at least do on this machine. With `observable`, each GET is also an rxjs Observable (subscribed, then next and
- * complete): the least a client whose requests are Observables does.
+ * complete): the least a client whose requests are Observables does; with `decode` too, each response is decoded,
+ * checked and made a `CoapResponse` by rxcoap's own code.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
