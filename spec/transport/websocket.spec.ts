@@ -321,6 +321,7 @@ class FakeBrowserWebSocket implements WebSocketLike {
   static last: FakeBrowserWebSocket | undefined;
   binaryType = 'blob';
   protocol = '';
+  readyState = 0;
   onopen: ((event: unknown) => void) | null = null;
   onmessage: ((event: { data: unknown }) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
@@ -342,7 +343,12 @@ class FakeBrowserWebSocket implements WebSocketLike {
   }
   open(protocol = 'coap'): void {
     this.protocol = protocol;
+    this.readyState = 1;
     this.onopen?.({});
+  }
+  /** The peer's close frame arrived: the browser says CLOSING until its close event. */
+  peerClosing(): void {
+    this.readyState = 2;
   }
 }
 
@@ -375,6 +381,17 @@ describe('WebSocket transport (the browser-safe core, no connector)', () => {
     transports[0].send(Uint8Array.of(1, 2, 3));
     expect(socket.sent).toEqual([Uint8Array.of(1, 2, 3)]);
     expect(transports[0].local).toEqual({ host: '', port: 0 });
+  });
+
+  it('drops a send once the WebSocket is closing (the peer closed first): nothing is handed to the browser', () => {
+    const transports: Transport[] = [];
+    browser()().subscribe((transport) => transports.push(transport));
+    const socket = FakeBrowserWebSocket.last!;
+    socket.open();
+    transports[0].send(Uint8Array.of(1));
+    socket.peerClosing();
+    expect(() => transports[0].send(Uint8Array.of(2))).not.toThrow();
+    expect(socket.sent).toEqual([Uint8Array.of(1)]);
   });
 
   it('fails with connect-failed when the browser closes before opening (it says no more)', () => {

@@ -46,6 +46,8 @@ export interface WebSocketCloseEventLike {
 export interface WebSocketLike {
   binaryType: string;
   readonly protocol: string;
+  /** 0 connecting, 1 open, 2 closing, 3 closed: the peer's close frame makes it 2 before the close event comes. */
+  readonly readyState: number;
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: WebSocketMessageEventLike) => void) | null;
   onerror: ((event: unknown) => void) | null;
@@ -293,7 +295,9 @@ class WebSocketConnection implements Transport {
    */
   send(frame: Uint8Array): void {
     const socket = this.#socket;
-    if (this.#state !== OPEN || socket === undefined) return;
+    // Closing already (the peer's close frame came, its close event has not yet): the frame could not leave, and a
+    // browser would log "WebSocket is already in CLOSING or CLOSED state" for it. The close event fails the transport.
+    if (this.#state !== OPEN || socket === undefined || socket.readyState !== OPEN) return;
     const platform = this.#platform;
     if (!this.#corked && platform?.cork !== undefined) {
       this.#corked = true;
