@@ -11,8 +11,8 @@ describe('FailureWatchers', () => {
     const log: string[] = [];
     const [a, b, c, late] = watchers(log, 'a', 'b', 'c', 'late');
     for (const watcher of [a, b, c]) list.watch(watcher);
-    expect(list.fail('lost')).toBe(true);
-    expect(list.fail('again')).toBe(false);
+    expect(list.failWatchers('lost')).toBe(true);
+    expect(list.failWatchers('again')).toBe(false);
     expect(list.failed).toBe(true);
     list.watch(late);
     expect(log).toEqual(['a:lost', 'b:lost', 'c:lost', 'late:lost']);
@@ -30,7 +30,7 @@ describe('FailureWatchers', () => {
     list.unwatch(all[index]);
     list.unwatch(all[index]); // twice: nothing more happens
     list.watch(all[5]);
-    list.fail('x');
+    list.failWatchers('x');
     expect(log).toEqual(['a', 'b', 'c', 'd', 'e', 'f'].filter((_, i) => i !== index).map((name) => `${name}:x`));
   });
 
@@ -45,7 +45,7 @@ describe('FailureWatchers', () => {
     list.watch(c);
     list.watch(a);
     list.watch(a); // twice: watched once
-    list.fail('x');
+    list.failWatchers('x');
     expect(log).toEqual(['c:x', 'a:x']);
   });
 
@@ -57,8 +57,8 @@ describe('FailureWatchers', () => {
     mine.watch(a);
     other.watch(stranger);
     mine.unwatch(stranger);
-    mine.fail('x');
-    other.fail('y');
+    mine.failWatchers('x');
+    other.failWatchers('y');
     expect(log).toEqual(['a:x', 'stranger:y']);
   });
 
@@ -71,7 +71,7 @@ describe('FailureWatchers', () => {
       list.unwatch(c); // e.g. the error handler of one request cancels another
     });
     for (const watcher of [a, b, c]) list.watch(watcher);
-    list.fail('x');
+    list.failWatchers('x');
     expect(log).toEqual(['a:x', 'b:x', 'c:x']);
   });
 });

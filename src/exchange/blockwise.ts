@@ -264,7 +264,18 @@ let lastAnswer = false;
 
 /** True when the response of a sent-as-is request starts more work: an Echo (RFC 9175 §2) or more blocks. */
 export function needsFollowUp(response: CoapPdu): boolean {
-  return getOption(response, OptionNumber.Echo) !== undefined || responseBlock2(response)?.more === true;
+  // One pass over the options, not a lookup per option (every response of the session comes here).
+  const options = response.options;
+  let block2Seen = false;
+  for (let i = 0; i < options.length; i++) {
+    const number = options[i].number;
+    if (number === OptionNumber.Echo) return true;
+    if (number === OptionNumber.Block2 && !block2Seen) {
+      block2Seen = true; // the first Block2 counts, as getOption reads it
+      if (decodeBlock(options[i].value).more) return true;
+    }
+  }
+  return false;
 }
 
 /**

@@ -16,23 +16,25 @@ import { startRequest, type RequestCallbacks, type RequestTemplate } from './req
 
 /** The Echo value one session was handed and has not sent back yet. */
 export class EchoState {
-  #pending: Uint8Array | undefined;
+  #value: Uint8Array | undefined;
+  /**
+   * True when a value waits for the next request. Read it, do not set it (a field, not a getter: every request
+   * reads it, and at a few requests a second each call runs cold).
+   */
+  pending = false;
 
   /** Keeps `value` for the next request (the newest value wins). */
   remember(value: Uint8Array): void {
-    this.#pending = value;
+    this.#value = value;
+    this.pending = true;
   }
 
   /** The value to send with the next request, once; undefined when there is none. */
   take(): Uint8Array | undefined {
-    const value = this.#pending;
-    this.#pending = undefined;
+    const value = this.#value;
+    this.#value = undefined;
+    this.pending = false;
     return value;
-  }
-
-  /** True when a value waits for the next request. */
-  get pending(): boolean {
-    return this.#pending !== undefined;
   }
 }
 

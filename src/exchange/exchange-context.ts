@@ -45,6 +45,12 @@ export interface ExchangeContext {
   responseDeadlines?(confirmable: boolean): ResponseDeadlines;
 }
 
+/**
+ * What `send` returns when there is nothing to cancel (the request went out whole: a reliable transport), so a
+ * caller can skip keeping and calling it.
+ */
+export const NOTHING_TO_CANCEL = (): void => {};
+
 /** `transmit` in terms of `send`, for implementations of {@link ExchangeContext}. */
 export function transmitWith(ctx: Pick<ExchangeContext, 'send'>, request: OutgoingPdu, confirmable: boolean): Observable<never> {
   return new Observable<never>((subscriber) =>

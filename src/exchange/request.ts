@@ -10,7 +10,7 @@ import type { Subscription } from 'rxjs';
 import { CoapDecodeError, CoapOptionError, CoapTimeoutError } from '../errors';
 import { EMPTY_BYTES, tokenToHex, type CoapOption, type CoapPdu } from '../codec/pdu';
 import { findUnknownCritical, optionName, optionValueProblem } from '../codec/option-registry';
-import type { ExchangeContext, OutgoingPdu, SendCallbacks } from './exchange-context';
+import { NOTHING_TO_CANCEL, type ExchangeContext, type OutgoingPdu, type SendCallbacks } from './exchange-context';
 import type { ResponseDeadlines, ResponseWaiter } from './response-deadlines';
 
 /** Options of {@link startRequest}. */
@@ -87,8 +87,11 @@ export class RequestExchange implements SendCallbacks, ResponseWaiter {
   readonly #requestedToken: Uint8Array | undefined;
   readonly #callbacks: RequestCallbacks | undefined;
   #token: Uint8Array = EMPTY_BYTES;
-  /** Not live: not started yet, or ended. */
-  #done = true;
+  /**
+   * Live: started and not ended (answered, failed, cancelled). Read it, do not set it (a field, not a getter: the
+   * deadline queue reads it for every request).
+   */
+  waitingForResponse = false;
   #cancelSend: (() => void) | undefined;
   #wait: Subscription | undefined;
   responseDeadline = 0;
@@ -117,15 +120,16 @@ export class RequestExchange implements SendCallbacks, ResponseWaiter {
     const ctx = this.#ctx;
     const token = (this.#token = this.#requestedToken ?? ctx.tokens.newToken());
     ctx.tokens.add(token, this);
-    this.#done = false;
+    this.waitingForResponse = true;
     const cancelSend = ctx.send({ code: request.code, token, options: request.options, payload: request.payload }, this.#confirmable, this);
-    if (this.#done) cancelSend(); // answered synchronously (a fake transport can)
+    if (cancelSend === NOTHING_TO_CANCEL) return;
+    if (!this.waitingForResponse) cancelSend(); // answered synchronously (a fake transport can)
     else this.#cancelSend = cancelSend;
   }
 
   /** The responses for this request's token (the request is its own handler). */
   handleResponse(pdu: CoapPdu): boolean {
-    if (this.#done) return false;
+    if (!this.waitingForResponse) return false;
     const checked = checkResponse(pdu);
     this.#finish();
     if (checked instanceof Error) {
@@ -144,11 +148,11 @@ export class RequestExchange implements SendCallbacks, ResponseWaiter {
 
   /** Stops it: no retransmission, the token freed; nothing is reported. Does nothing once it ended. */
   cancel(): void {
-    if (!this.#done) this.#finish();
+    if (this.waitingForResponse) this.#finish();
   }
 
   acknowledged(): void {
-    if (this.#done) return;
+    if (!this.waitingForResponse) return;
     // Acknowledged (empty ACK) or sent as NON: the response may take a while (separate response, RFC 7252 §5.2.2).
     const ctx = this.#ctx;
     const confirmable = this.#confirmable;
@@ -163,12 +167,8 @@ export class RequestExchange implements SendCallbacks, ResponseWaiter {
     this.#wait = ctx.scheduler.schedule(() => this.responseTimedOut(), wait);
   }
 
-  get waitingForResponse(): boolean {
-    return !this.#done;
-  }
-
   responseTimedOut(): void {
-    if (this.#done) return;
+    if (!this.waitingForResponse) return;
     this.#finish();
     const ctx = this.#ctx;
     const confirmable = this.#confirmable;
@@ -182,13 +182,13 @@ export class RequestExchange implements SendCallbacks, ResponseWaiter {
   }
 
   failed(error: unknown): void {
-    if (this.#done) return;
+    if (!this.waitingForResponse) return;
     this.#finish();
     this.exchangeError(error);
   }
 
   #finish(): void {
-    this.#done = true;
+    this.waitingForResponse = false;
     const deadlines = this.#deadlines;
     if (deadlines !== undefined) {
       this.#deadlines = undefined;

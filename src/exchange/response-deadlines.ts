@@ -37,7 +37,7 @@ export class ResponseDeadlines {
   /** Adds `waiter`; its deadline must not be earlier than that of any waiter added before. */
   add(waiter: ResponseWaiter): void {
     if (this.#closed) return;
-    if (!this.#expiring) this.#dropAnswered();
+    if (!this.#expiring && this.#queue.length > 0) this.#dropAnswered();
     this.#queue.push(waiter);
     // While expiring (a timed-out request's error handler sent a new one) the end of #expire arms the timer.
     if (this.#timer === undefined && !this.#expiring) this.#arm(waiter.responseDeadline);
@@ -45,7 +45,15 @@ export class ResponseDeadlines {
 
   /** A waiter was answered or cancelled: drops the answered ones at the head. */
   settle(): void {
-    if (!this.#expiring) this.#dropAnswered();
+    if (this.#expiring) return;
+    const queue = this.#queue;
+    // One waiter, answered (a lockstep client): empty the queue here, without the walk.
+    if (queue.length === 1 && !queue[0].waitingForResponse) {
+      this.#queue = [];
+      this.#head = 0;
+      return;
+    }
+    this.#dropAnswered();
   }
 
   /** Stops the timer and forgets every waiter (the connection is gone; they fail another way). */

@@ -124,7 +124,8 @@ export class TokenMatcher {
   newToken(): Uint8Array {
     for (let tries = 0; tries < 16; tries++) {
       const token = this.#generate();
-      if (this.#has(token)) continue;
+      // An idle matcher holds nothing to collide with (the lockstep case; #has not called).
+      if ((this.#slotToken !== null || this.#table !== null) && this.#has(token)) continue;
       this.#freshToken = token;
       return token;
     }
@@ -167,7 +168,10 @@ export class TokenMatcher {
   /** Delivers `pdu` to the exchange holding its token; false when there is none or it rejects it. */
   route(pdu: CoapPdu): boolean {
     const token = pdu.token;
-    if (this.#slotToken !== null && sameBytes(token, this.#slotToken)) return deliver(this.#slotHandler!, pdu);
+    if (this.#slotToken !== null && sameBytes(token, this.#slotToken)) {
+      const handler = this.#slotHandler!; // deliver(), inline for the common case
+      return typeof handler === 'function' ? handler(pdu) : handler.handleResponse(pdu);
+    }
     if (this.#table === null || this.#table.size === 0) return false;
     const handler = this.#table.get(token);
     return handler === null ? false : deliver(handler, pdu);

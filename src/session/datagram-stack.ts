@@ -1,9 +1,9 @@
 /**
  * The datagram stack (udp, dtls, unix-dgram): the message layer (CON/NON, MIDs, retransmission, dedup) under
- * the exchanges. A plain object that observes the transport's frames (not a subclass of rxjs's Subscriber,
- * whose constructor is internal in rxjs 8).
+ * the exchanges. It observes the transport's frames itself ({@link StackBase}: not a subclass of rxjs's
+ * Subscriber, whose constructor is internal in rxjs 8).
  */
-import { Observable, type SchedulerLike, type TeardownLogic } from 'rxjs';
+import { Observable, type SchedulerLike } from 'rxjs';
 import { CoapDecodeError } from '../errors';
 import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
 import { multicastRequest } from '../exchange/multicast';
@@ -15,7 +15,7 @@ import { UDP_HEADER_SIZE } from '../codec/udp-codec';
 import { MessageLayer, type MessageLayerEvent } from '../message-layer/message-layer';
 import { randomMessageId } from '../message-layer/message-id';
 import type { Transport } from '../transport/transport';
-import { FailureWatchers, type FailureWatcher } from './failure-watchers';
+import { StackBase } from './stack-base';
 import type { Stack, StackConfig } from './pipeline';
 
 /** libcoap `coap_session_max_pdu_size` over datagrams: the MTU less the security overhead and the 4-byte header. */
@@ -25,12 +25,10 @@ export function datagramMaxPduSize(mtu: number, frameOverhead: number): number {
 
 /**
  * The message layer under the exchanges. A class, not closures: it exists once per session (heap per idle
- * session matters with thousands of sessions), and it is itself the subscriber of the transport's frames: it
- * has the shape of an rxjs Subscriber (`next`/`error`/`complete`, `closed`/`add`/`remove`/`unsubscribe`), which
- * rxjs takes as it is instead of wrapping it in two more objects, without subclassing `Subscriber` (internal in
- * rxjs 8). Should a later rxjs not recognise the shape, it wraps it as any observer: it works the same.
+ * session matters with thousands of sessions), and it is itself the subscriber of the transport's frames
+ * ({@link StackBase}) and the list of its failure watchers.
  */
-export class DatagramStack implements Stack {
+export class DatagramStack extends StackBase implements Stack {
   readonly tokens: TokenMatcher;
   readonly scheduler: SchedulerLike;
   readonly responseTimeout: number;
@@ -41,15 +39,12 @@ export class DatagramStack implements Stack {
   readonly bert = false;
   readonly #messages: MessageLayer;
   readonly #onEvent: (event: MessageLayerEvent) => void;
-  readonly #watchers = new FailureWatchers();
-  /** Subscriber shape: true once unsubscribed; the teardown of the frames subscription. */
-  closed = false;
-  #teardown: TeardownLogic = undefined;
   /** Requests waiting for a separate response (after an empty ACK) or for the response to a NON; lazy. */
   #conDeadlines: ResponseDeadlines | undefined;
   #nonDeadlines: ResponseDeadlines | undefined;
 
   constructor(transport: Transport, config: StackConfig) {
+    super();
     const tokens = (this.tokens = new TokenMatcher(config.tokenGenerator));
     this.scheduler = config.scheduler;
     this.responseTimeout = config.params.separateResponseTimeout;
@@ -70,32 +65,6 @@ export class DatagramStack implements Stack {
       idleListener: this,
     });
     transport.frames$.subscribe(this);
-  }
-
-  /** @internal Subscriber shape: keeps the frames subscription's teardown. */
-  add(teardown: TeardownLogic): void {
-    if (teardown === undefined || teardown === null) return;
-    if (this.closed) runTeardown(teardown);
-    else if (this.#teardown === undefined) this.#teardown = teardown;
-    else {
-      const previous = this.#teardown;
-      this.#teardown = () => {
-        runTeardown(previous);
-        runTeardown(teardown);
-      };
-    }
-  }
-
-  /** @internal Subscriber shape. */
-  remove(): void {}
-
-  /** @internal Stops receiving frames. */
-  unsubscribe(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const teardown = this.#teardown;
-    this.#teardown = undefined;
-    if (teardown !== undefined) runTeardown(teardown);
   }
 
   /** @internal The message layer went idle: drop the empty tables. */
@@ -162,19 +131,6 @@ export class DatagramStack implements Stack {
     return confirmable ? (this.#conDeadlines ??= new ResponseDeadlines(this.scheduler)) : (this.#nonDeadlines ??= new ResponseDeadlines(this.scheduler));
   }
 
-  /** True once the stack failed (the connection is gone). */
-  get failed(): boolean {
-    return this.#watchers.failed;
-  }
-
-  watch(watcher: FailureWatcher): void {
-    this.#watchers.watch(watcher);
-  }
-
-  unwatch(watcher: FailureWatcher): void {
-    this.#watchers.unwatch(watcher);
-  }
-
   /** RFC 7252 §4.6 via libcoap: the MTU less the security overhead less the 4-byte header. */
   maxPduSize(mtu: number): number {
     return datagramMaxPduSize(mtu, this.frameOverhead);
@@ -189,16 +145,11 @@ export class DatagramStack implements Stack {
   close(): void {}
 
   fail(error: unknown): void {
-    if (this.#watchers.failed) return;
+    if (this.failed) return;
     this.unsubscribe(); // stop receiving
     this.#messages.close();
     this.#conDeadlines?.close();
     this.#nonDeadlines?.close();
-    this.#watchers.fail(error);
+    this.failWatchers(error);
   }
-}
-
-function runTeardown(teardown: TeardownLogic): void {
-  if (typeof teardown === 'function') teardown();
-  else if (teardown !== undefined && teardown !== null) teardown.unsubscribe();
 }

@@ -28,7 +28,7 @@ export class FailureWatchers {
   #tail: FailureWatcher | null = null;
   #failure: { error: unknown } | undefined;
 
-  /** True once {@link FailureWatchers.fail} ran. */
+  /** True once {@link FailureWatchers.failWatchers} ran. */
   get failed(): boolean {
     return this.#failure !== undefined;
   }
@@ -68,7 +68,7 @@ export class FailureWatchers {
    * Fails every watcher once, with `error`, oldest first; returns false when already failed. Unwatching is a
    * no-op from now on, so a watcher that unwatches another while failing does not keep that one from failing.
    */
-  fail(error: unknown): boolean {
+  failWatchers(error: unknown): boolean {
     if (this.#failure !== undefined) return false;
     this.#failure = { error };
     let watcher = this.#head;

@@ -18,7 +18,7 @@ import { findUnknownCritical } from '../codec/option-registry';
 import { STREAM_MAX_HEADER_SIZE, type StreamDeframer } from '../codec/stream-codec';
 import { decodeWsMessage, encodeWsMessage, WS_HEADER_SIZE } from '../codec/ws-codec';
 import { SignalCode, tokenToHex, type CoapPdu } from '../codec/pdu';
-import { transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
+import { NOTHING_TO_CANCEL, transmitWith, type OutgoingPdu, type SendCallbacks } from '../exchange/exchange-context';
 import { tokenKey } from '../exchange/token';
 import { ResponseDeadlines } from '../exchange/response-deadlines';
 import { TokenMatcher } from '../exchange/token-matcher';
@@ -26,7 +26,7 @@ import { BASE_CAPABILITIES, csmPdu, readCsm, type PeerCapabilities } from '../si
 import { pingPdu, pongFor } from '../signaling/ping-pong';
 import { abortedError, abortPdu, releasedError, releasePdu } from '../signaling/release-abort';
 import type { Framing, Transport } from '../transport/transport';
-import { FailureWatchers, type FailureWatcher } from './failure-watchers';
+import { StackBase } from './stack-base';
 import type { Stack, StackConfig } from './pipeline';
 
 /** Signaling settings of a reliable session. */
@@ -84,7 +84,7 @@ function installedStreamFraming(): StreamFraming {
 /** A message waiting for the peer's CSM (RFC 8323 §5.3: requests flow once capabilities are known). */
 interface Queued {
   readonly pdu: OutgoingPdu;
-  readonly callbacks: SendCallbacks | undefined;
+  readonly callbacks: SendCallbacks;
   cancelled: boolean;
 }
 
@@ -94,8 +94,11 @@ interface PingWaiter {
   pong(rtt: number): void;
 }
 
-/** The signaling stack under the exchanges for one reliable connection. */
-export class ReliableStack implements Stack {
+/**
+ * The signaling stack under the exchanges for one reliable connection; the subscriber of its transport's frames
+ * and the list of its failure watchers ({@link StackBase}).
+ */
+export class ReliableStack extends StackBase implements Stack {
   readonly tokens: TokenMatcher;
   readonly scheduler: SchedulerLike;
   readonly responseTimeout: number;
@@ -109,10 +112,16 @@ export class ReliableStack implements Stack {
   readonly #deframer: StreamDeframer | undefined;
   /** Byte streams: the installed framing (WebSockets need none: one message per frame). */
   readonly #stream: StreamFraming | undefined;
-  readonly #watchers = new FailureWatchers();
   readonly #csmTimeout: number;
   readonly #maxMessageSize: number;
+  /** The largest frame header (what {@link reliableMaxPduSize} takes off). */
+  readonly #headerSize: number;
   #capabilities: PeerCapabilities = BASE_CAPABILITIES;
+  /**
+   * RFC 8323 §6: BERT when both CSMs carry Block-Wise-Transfer (ours always does). Read it, do not set it (a field
+   * kept with the capabilities: every request reads it).
+   */
+  bert = BASE_CAPABILITIES.blockWiseTransfer;
   #csmReceived = false;
   #queue: Queued[] | undefined = [];
   #csmTimer: Subscription | undefined;
@@ -120,12 +129,12 @@ export class ReliableStack implements Stack {
   #unansweredKeepalives = 0;
   #receivedSinceCheck = false;
   #pings: Map<string, PingWaiter> | undefined;
-  #frames: Subscription | undefined;
   #dead = false;
   /** Requests waiting for their responses: every request on a reliable transport is "sent" at once. */
   #deadlines: ResponseDeadlines | undefined;
 
   constructor(transport: Transport, framing: Framing, config: StackConfig) {
+    super();
     this.tokens = new TokenMatcher(config.tokenGenerator);
     this.scheduler = config.scheduler;
     this.responseTimeout = config.params.separateResponseTimeout;
@@ -139,11 +148,12 @@ export class ReliableStack implements Stack {
     const maxMessageSize = options.maxMessageSize ?? DEFAULT_RELIABLE_MAX_MESSAGE_SIZE;
     this.#csmTimeout = options.csmTimeout ?? 10_000;
     this.#maxMessageSize = maxMessageSize;
+    this.#headerSize = framing === 'websocket' ? WS_HEADER_SIZE : STREAM_MAX_HEADER_SIZE;
     if (framing === 'stream') {
       this.#stream = installedStreamFraming(); // throws before anything is sent when not installed
       this.#deframer = this.#stream.deframer(maxMessageSize);
     }
-    this.#frames = transport.frames$.subscribe(this);
+    transport.frames$.subscribe(this);
     // RFC 8323 §5.3: the CSM is the first message on the connection. Block-Wise-Transfer: we do block-wise.
     this.#write(csmPdu(maxMessageSize, true));
     this.#csmTimer = this.scheduler.schedule(() => {
@@ -154,10 +164,6 @@ export class ReliableStack implements Stack {
     if (keepalive > 0) this.#armKeepalive(keepalive, options.keepaliveFailures ?? 3);
   }
 
-  /** RFC 8323 §6: BERT when both CSMs carry Block-Wise-Transfer (ours always does). */
-  get bert(): boolean {
-    return this.#capabilities.blockWiseTransfer;
-  }
 
   /** The peer's capabilities (its CSM, or RFC 8323's base values before it). */
   get capabilities(): PeerCapabilities {
@@ -170,14 +176,23 @@ export class ReliableStack implements Stack {
     this.#receivedSinceCheck = true;
     const deframer = this.#deframer;
     if (deframer === undefined) {
+      // RFC 8323 §4.2: one WebSocket message is one CoAP message, which must fit our Max-Message-Size (§5.3.1).
+      // (Inline, like the guard below: on a request stream at a few a second every call is a cold one.)
       let pdu: CoapPdu;
       try {
-        pdu = this.#decodeWsMessage(frame);
+        if (frame.length > this.#maxMessageSize) {
+          throw new CoapDecodeError('MESSAGE_TOO_LARGE', `WebSocket message of ${frame.length} bytes exceeds the maximum message size ${this.#maxMessageSize}`, { fatal: true });
+        }
+        pdu = decodeWsMessage(frame);
       } catch (error) {
         this.#abortUndecodable(error);
         return;
       }
-      this.#receiveGuarded(pdu);
+      try {
+        this.#receive(pdu);
+      } catch (error) {
+        this.#receiveFailed(error);
+      }
       return;
     }
     // Message by message as the deframer completes them (no array per chunk); a malformed frame aborts.
@@ -196,7 +211,11 @@ export class ReliableStack implements Stack {
         return;
       }
       if (pdu === undefined) return;
-      this.#receiveGuarded(pdu);
+      try {
+        this.#receive(pdu);
+      } catch (error) {
+        this.#receiveFailed(error);
+      }
     }
   }
 
@@ -204,21 +223,9 @@ export class ReliableStack implements Stack {
     this.#abort(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', String(error), { fatal: true }));
   }
 
-  #receiveGuarded(pdu: CoapPdu): void {
-    try {
-      this.#receive(pdu);
-    } catch (error) {
-      // The exchanges guard their handlers; should a throw get through, it is a bad message, not a crash.
-      this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
-    }
-  }
-
-  /** RFC 8323 §4.2: one WebSocket message is one CoAP message, which must fit our Max-Message-Size (§5.3.1). */
-  #decodeWsMessage(message: Uint8Array): CoapPdu {
-    if (message.length > this.#maxMessageSize) {
-      throw new CoapDecodeError('MESSAGE_TOO_LARGE', `WebSocket message of ${message.length} bytes exceeds the maximum message size ${this.#maxMessageSize}`, { fatal: true });
-    }
-    return decodeWsMessage(message);
+  /** The exchanges guard their handlers; should a throw get through, it is a bad message, not a crash. */
+  #receiveFailed(error: unknown): void {
+    this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
   }
 
   complete(): void {}
@@ -229,22 +236,36 @@ export class ReliableStack implements Stack {
     this.#config.onEvent({ type: 'bad-packet', error });
   }
 
-  send(request: OutgoingPdu, _confirmable: boolean, callbacks: SendCallbacks): () => void {
-    // RFC 8323 §2.2: no CON/NON on reliable transports; "sent" is as acknowledged as it gets.
-    return this.#submit(request, callbacks);
+  /**
+   * Sends `pdu` now, or once the peer's CSM is in (requests wait for it). Returns the canceller. RFC 8323 §2.2: no
+   * CON/NON on reliable transports; "sent" is as acknowledged as it gets.
+   */
+  send(pdu: OutgoingPdu, _confirmable: boolean, callbacks: SendCallbacks): () => void {
+    if (!this.#csmReceived) return this.#enqueue(pdu, callbacks);
+    let frame: Uint8Array;
+    try {
+      frame = this.#stream !== undefined ? this.#stream.encode(pdu) : encodeWsMessage(pdu);
+      const limit = this.#capabilities.maxMessageSize;
+      if (frame.length > limit) {
+        throw new CoapEncodeError(`a message of ${frame.length} bytes is larger than the peer's Max-Message-Size of ${limit} bytes (RFC 8323 §5.3.1): send the body block-wise`);
+      }
+    } catch (error) {
+      callbacks.failed(error);
+      return NOTHING_TO_CANCEL;
+    }
+    const trace = this.#config.trace;
+    if (trace !== undefined) trace('sent', frame, this.#framing);
+    this.#transport.send(frame);
+    callbacks.acknowledged();
+    return NOTHING_TO_CANCEL;
   }
 
-  /** Sends `pdu` now, or once the peer's CSM is in (requests wait for it). Returns the canceller. */
-  #submit(pdu: OutgoingPdu, callbacks: SendCallbacks): () => void {
-    if (!this.#csmReceived) {
-      const queued: Queued = { pdu, callbacks, cancelled: false };
-      (this.#queue ??= []).push(queued);
-      return () => {
-        queued.cancelled = true;
-      };
-    }
-    this.#sendNow(pdu, callbacks);
-    return noop;
+  #enqueue(pdu: OutgoingPdu, callbacks: SendCallbacks): () => void {
+    const queued: Queued = { pdu, callbacks, cancelled: false };
+    (this.#queue ??= []).push(queued);
+    return () => {
+      queued.cancelled = true;
+    };
   }
 
   transmit(request: OutgoingPdu, confirmable: boolean): Observable<never> {
@@ -267,7 +288,7 @@ export class ReliableStack implements Stack {
       const timer = this.scheduler.schedule(() => {
         subscriber.error(new CoapTimeoutError(`no Pong within ${this.#csmTimeout} ms`, { peer: this.peer, token: tokenToHex(token), elapsed: this.#csmTimeout }));
       }, this.#csmTimeout);
-      const cancel = this.#submit(pingPdu(token), { acknowledged: noop, failed: (error) => subscriber.error(error) });
+      const cancel = this.send(pingPdu(token), false, { acknowledged: noop, failed: (error) => subscriber.error(error) });
       return () => {
         cancel();
         timer.unsubscribe();
@@ -276,27 +297,14 @@ export class ReliableStack implements Stack {
     });
   }
 
-  /** True once the stack failed (the connection is gone). */
-  get failed(): boolean {
-    return this.#watchers.failed;
-  }
-
   /** One queue: on a reliable transport CON and NON wait alike (the request timer of RFC 8323 is the same). */
   responseDeadlines(_confirmable: boolean): ResponseDeadlines {
     return (this.#deadlines ??= new ResponseDeadlines(this.scheduler));
   }
 
-  watch(watcher: FailureWatcher): void {
-    this.#watchers.watch(watcher);
-  }
-
-  unwatch(watcher: FailureWatcher): void {
-    this.#watchers.unwatch(watcher);
-  }
-
   /** The peer's Max-Message-Size less the largest header (RFC 8323 §5.3.1 counts the whole message). */
   maxPduSize(_mtu: number): number {
-    return reliableMaxPduSize(this.#capabilities.maxMessageSize, this.#framing);
+    return Math.max(0, this.#capabilities.maxMessageSize - this.#headerSize);
   }
 
   /** RFC 8323 §5.5: closing on purpose, we say so with a Release before the connection closes. */
@@ -306,18 +314,19 @@ export class ReliableStack implements Stack {
   }
 
   fail(error: unknown): void {
-    if (this.#watchers.failed) return;
+    if (this.failed) return;
     this.#dead = true;
     this.#stopTimers();
     this.#deadlines?.close();
-    this.#frames?.unsubscribe();
+    this.unsubscribe(); // stop receiving
     this.#queue = undefined;
     this.#pings = undefined;
-    this.#watchers.fail(error);
+    this.failWatchers(error);
   }
 
   #receive(pdu: CoapPdu): void {
-    this.#trace('received', pdu);
+    const trace = this.#config.trace;
+    if (trace !== undefined) trace('received', this.#encode(pdu), this.#framing);
     const code = pdu.code;
     if (code >> 5 === 7) {
       this.#signal(pdu);
@@ -343,13 +352,14 @@ export class ReliableStack implements Stack {
           return;
         }
         this.#capabilities = readCsm(pdu, this.#capabilities);
+        this.bert = this.#capabilities.blockWiseTransfer;
         if (!this.#csmReceived) {
           this.#csmReceived = true;
           this.#csmTimer?.unsubscribe();
           this.#csmTimer = undefined;
           const queue = this.#queue ?? [];
           this.#queue = undefined;
-          for (const queued of queue) if (!queued.cancelled && !this.#dead) this.#sendNow(queued.pdu, queued.callbacks);
+          for (const queued of queue) if (!queued.cancelled && !this.#dead) this.send(queued.pdu, false, queued.callbacks);
           this.#config.owner?.stackReady(this);
         }
         return;
@@ -382,37 +392,15 @@ export class ReliableStack implements Stack {
     }
   }
 
-  #sendNow(pdu: OutgoingPdu, callbacks: SendCallbacks | undefined): void {
-    let frame: Uint8Array;
-    try {
-      frame = this.#encode(pdu);
-      const limit = this.#capabilities.maxMessageSize;
-      if (frame.length > limit) {
-        throw new CoapEncodeError(`a message of ${frame.length} bytes is larger than the peer's Max-Message-Size of ${limit} bytes (RFC 8323 §5.3.1): send the body block-wise`);
-      }
-    } catch (error) {
-      callbacks?.failed(error);
-      return;
-    }
-    this.#trace('sent', pdu, frame);
-    this.#transport.send(frame);
-    callbacks?.acknowledged();
-  }
-
   /** Writes a signaling message (no size check: they are small, and the CSM must go before the peer's). */
   #write(pdu: CoapPdu): void {
     const frame = this.#encode(pdu);
-    this.#trace('sent', pdu, frame);
+    this.#config.trace?.('sent', frame, this.#framing);
     this.#transport.send(frame);
   }
 
   #encode(pdu: OutgoingPdu): Uint8Array {
     return this.#stream !== undefined ? this.#stream.encode(pdu) : encodeWsMessage(pdu);
-  }
-
-  #trace(direction: 'sent' | 'received', pdu: OutgoingPdu, frame?: Uint8Array): void {
-    const trace = this.#config.trace;
-    if (trace !== undefined) trace(direction, frame ?? this.#encode(pdu), this.#framing);
   }
 
   /** Sends an Abort with `diagnostic` (and Bad-CSM-Option), then fails with `error`. */

@@ -220,26 +220,31 @@ export function buildRequest(init: RequestInit, target: RequestTarget, method?: 
   if (method === undefined) method = init.method;
   if (path === undefined) path = init.path;
   if (path !== undefined && typeof path !== 'string') throw invalidArgument('path', "must be a string ('/a/b?query')", path);
-  const code = methodCode(method);
-  if (init.token !== undefined || init.confirmable !== undefined || init.block2 !== undefined || init.block1Size !== undefined || init.omitUriHost !== undefined) {
-    checkHints(init);
-  }
-  if (
+  const hints = init.token !== undefined || init.confirmable !== undefined || init.block2 !== undefined || init.block1Size !== undefined || init.omitUriHost !== undefined;
+  const plain =
     init.uri === undefined &&
     init.query === undefined &&
     init.contentFormat === undefined &&
     init.accept === undefined &&
     init.options === undefined &&
-    init.payload === undefined
-  ) {
-    // Uri-Host (3) and Uri-Port (7) sort before Uri-Path (11) and Uri-Query (15), so the concatenation is in order.
-    const pathOptions = path === undefined ? NONE : cachedPathOptions(path);
-    const host = init.omitUriHost ? NONE : target.hostOptions;
-    const options = host.length === 0 ? pathOptions : pathOptions.length === 0 ? host : host.concat(pathOptions);
-    return { code, options, payload: EMPTY_BYTES };
-  }
-  return buildFullRequest(init, target, code, path);
+    init.payload === undefined;
+  // The same plain request as the last one (a request stream to one path): the same immutable template.
+  const last = lastPlain;
+  if (plain && !hints && last !== undefined && method === last.method && path === last.path && target.hostOptions === last.host) return last.request;
+  const code = methodCode(method);
+  if (hints) checkHints(init);
+  if (!plain) return buildFullRequest(init, target, code, path);
+  // Uri-Host (3) and Uri-Port (7) sort before Uri-Path (11) and Uri-Query (15), so the concatenation is in order.
+  const pathOptions = path === undefined ? NONE : cachedPathOptions(path);
+  const host = init.omitUriHost ? NONE : target.hostOptions;
+  const options = host.length === 0 ? pathOptions : pathOptions.length === 0 ? host : host.concat(pathOptions);
+  const request: RequestTemplate = { code, options, payload: EMPTY_BYTES };
+  if (!hints) lastPlain = { method, path, host, request };
+  return request;
 }
+
+/** The last plain request {@link buildRequest} built (method and path only), and what it was built from. */
+let lastPlain: { readonly method: unknown; readonly path: string | undefined; readonly host: readonly CoapOption[]; readonly request: RequestTemplate } | undefined;
 
 /** A request with more than a method and a path: every part checked, the options sorted. */
 function buildFullRequest(init: RequestInit, target: RequestTarget, code: number, path: string | undefined): RequestTemplate {

@@ -396,7 +396,7 @@ class WebSocketConnection implements Transport {
 
   readonly #receive = (data: unknown): void => {
     if (this.#state === DONE) return;
-    const message = binaryData(data);
+    const message = data instanceof Uint8Array ? data : binaryData(data); // Node's Buffers: no call
     if (message === undefined) {
       // RFC 8323 §4.2: CoAP messages travel in binary messages only.
       this.fail(
