@@ -56,6 +56,7 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
   type WebSocketConnector,
+  type Corkable,
   type WebSocketFailureReason,
   type WebSocketMessageEventLike,
   type WebSocketCloseEventLike,

@@ -176,11 +176,8 @@ function nodeConnector(setup: ConnectorSetup): WebSocketConnector {
       ws.on('message', onMessage);
       return () => ws.off('message', onMessage);
     },
-    cork() {
-      holder.socket?.cork();
-    },
-    uncork() {
-      holder.socket?.uncork();
+    corkable() {
+      return holder.socket;
     },
   };
 }

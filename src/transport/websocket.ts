@@ -88,9 +88,17 @@ export interface WebSocketConnector {
    * MessageEvent per message); a string for a text message. Returns what stops it.
    */
   listen?(socket: WebSocketLike, receive: (data: unknown) => void): () => void;
-  /** Holds writes until {@link WebSocketConnector.uncork} (the messages of one tick leave in one system call). */
-  cork?(): void;
-  uncork?(): void;
+  /**
+   * What can hold writes until `uncork` (the messages of one tick leave in one system call): the connection's
+   * socket, asked for once the WebSocket is open and then used directly (no call through the platform per message).
+   */
+  corkable?(): Corkable | undefined;
+}
+
+/** A socket that holds writes (`cork`) until `uncork`: Node's `net.Socket`. */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
 }
 
 /** Options of {@link webSocketTransport}. */
@@ -256,6 +264,8 @@ class WebSocketConnection implements Transport {
   #state = CONNECTING;
   readonly #receivers = new FrameReceivers(true);
   #corked = false;
+  /** The platform's socket, once open (Node): the messages of one tick leave in one write. */
+  #corkable: Corkable | undefined;
   #deadline: Subscription | undefined;
   #unlisten: (() => void) | undefined;
 
@@ -298,10 +308,10 @@ class WebSocketConnection implements Transport {
     // Closing already (the peer's close frame came, its close event has not yet): the frame could not leave, and a
     // browser would log "WebSocket is already in CLOSING or CLOSED state" for it. The close event fails the transport.
     if (this.#state !== OPEN || socket === undefined || socket.readyState !== OPEN) return;
-    const platform = this.#platform;
-    if (!this.#corked && platform?.cork !== undefined) {
+    const corkable = this.#corkable;
+    if (!this.#corked && corkable !== undefined) {
       this.#corked = true;
-      platform.cork();
+      corkable.cork();
       queueMicrotask(this.#uncork);
     }
     try {
@@ -314,7 +324,7 @@ class WebSocketConnection implements Transport {
   readonly #uncork = (): void => {
     if (!this.#corked) return;
     this.#corked = false;
-    this.#platform?.uncork?.();
+    this.#corkable?.uncork();
   };
 
   /** Closes the WebSocket (unsubscribe): close code 1000 after what this tick sent (a Release). */
@@ -384,6 +394,7 @@ class WebSocketConnection implements Transport {
     this.#deadline = undefined;
     deadline?.unsubscribe();
     this.#state = OPEN;
+    this.#corkable = this.#platform?.corkable?.();
     const addresses = this.#platform?.addresses?.();
     if (addresses !== undefined) {
       this.local = addresses.local;
