@@ -62,7 +62,7 @@ export class SessionRequest extends RequestExchange implements FailureWatcher {
 
   unsubscribe(): void {
     this.#stack.unwatch(this);
-    this.cancel();
+    if (this.waitingForResponse) this.cancel(); // answered: nothing to cancel (no call)
     this.#followUp?.unsubscribe();
   }
 }
