@@ -164,7 +164,6 @@ export class ReliableStack extends StackBase implements Stack {
     if (keepalive > 0) this.#armKeepalive(keepalive, options.keepaliveFailures ?? 3);
   }
 
-
   /** The peer's capabilities (its CSM, or RFC 8323's base values before it). */
   get capabilities(): PeerCapabilities {
     return this.#capabilities;
@@ -178,11 +177,12 @@ export class ReliableStack extends StackBase implements Stack {
     if (deframer === undefined) {
       // RFC 8323 §4.2: one WebSocket message is one CoAP message, which must fit our Max-Message-Size (§5.3.1).
       // (Inline, like the guard below: on a request stream at a few a second every call is a cold one.)
+      if (frame.length > this.#maxMessageSize) {
+        this.#abort(new CoapDecodeError('MESSAGE_TOO_LARGE', `WebSocket message of ${frame.length} bytes exceeds the maximum message size ${this.#maxMessageSize}`, { fatal: true }));
+        return;
+      }
       let pdu: CoapPdu;
       try {
-        if (frame.length > this.#maxMessageSize) {
-          throw new CoapDecodeError('MESSAGE_TOO_LARGE', `WebSocket message of ${frame.length} bytes exceeds the maximum message size ${this.#maxMessageSize}`, { fatal: true });
-        }
         pdu = decodeWsMessage(frame);
       } catch (error) {
         this.#abortUndecodable(error);
