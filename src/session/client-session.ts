@@ -233,13 +233,18 @@ export class ClientSession {
 
     /** @internal */
     protected _subscribe(subscriber: Subscriber<CoapResponse>): TeardownLogic {
-      return this.#session.#subscribeRequest(this.#init, this.#method, this.#path, subscriber);
+      const session = this.#session;
+      const init = this.#init;
+      const request = buildRequest(init, session.#config, this.#method, this.#path);
+      const stack = session.#stack;
+      if (stack !== undefined) return session.#runRequest(stack, request, init, subscriber);
+      session.#runWhenConnected(request, init, subscriber);
+      return undefined;
     }
   };
 
-  #subscribeRequest(init: RequestInit, method: RequestInit['method'], path: string | undefined, subscriber: Subscriber<CoapResponse>): TeardownLogic {
-    const request = buildRequest(init, this.#config, method, path);
-    if (this.#stack !== undefined) return this.#runRequest(this.#stack, request, init, subscriber);
+  /** A request subscribed before the connection is up: it starts once the stack is (or errors with the connection). */
+  #runWhenConnected(request: RequestTemplate, init: RequestInit, subscriber: Subscriber<CoapResponse>): void {
     subscriber.add(
       this.#connect()
         .pipe(take(1))
@@ -256,7 +261,6 @@ export class ClientSession {
           error: (error) => subscriber.error(error),
         }),
     );
-    return undefined;
   }
 
   /**
