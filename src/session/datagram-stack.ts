@@ -91,15 +91,6 @@ export class DatagramStack extends StackBase implements Stack {
     this.#onEvent({ type: 'bad-packet', error });
   }
 
-  /** The transport ended its frames: the connection is gone (its factory reports why). */
-  complete(): void {
-    this.unsubscribe();
-  }
-
-  error(): void {
-    this.unsubscribe();
-  }
-
   send(request: OutgoingPdu, confirmable: boolean, callbacks: SendCallbacks): () => void {
     return confirmable ? this.#messages.sendConfirmable(request, callbacks) : this.#messages.sendNonConfirmable(request, callbacks);
   }

@@ -228,10 +228,6 @@ export class ReliableStack extends StackBase implements Stack {
     this.reportBadPacket(error instanceof CoapDecodeError ? error : new CoapDecodeError('BAD_FRAME', `the message could not be processed: ${(error as Error)?.message ?? error}`));
   }
 
-  complete(): void {}
-
-  error(): void {}
-
   reportBadPacket(error: CoapDecodeError): void {
     this.#config.onEvent({ type: 'bad-packet', error });
   }

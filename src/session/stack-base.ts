@@ -11,7 +11,7 @@
 import type { TeardownLogic } from 'rxjs';
 import { FailureWatchers } from './failure-watchers';
 
-/** Failure watchers and the Subscriber shape of a stack; the stack adds `next`, `error` and `complete`. */
+/** Failure watchers and the Subscriber shape of a stack; the stack adds `next`. */
 export abstract class StackBase extends FailureWatchers {
   /** Subscriber shape: true once unsubscribed. */
   closed = false;
@@ -34,6 +34,15 @@ export abstract class StackBase extends FailureWatchers {
 
   /** @internal Subscriber shape. */
   remove(): void {}
+
+  /** The transport ended its frames: the connection is gone (its factory reports why). */
+  complete(): void {
+    this.unsubscribe();
+  }
+
+  error(): void {
+    this.unsubscribe();
+  }
 
   /** @internal Stops receiving frames. */
   unsubscribe(): void {
