@@ -49,7 +49,12 @@ export const DEFAULT_RELIABLE_MAX_MESSAGE_SIZE = 65536;
 
 /** libcoap `coap_session_max_pdu_size` over a reliable transport: the peer's Max-Message-Size less the header. */
 export function reliableMaxPduSize(maxMessageSize: number, framing: Framing): number {
-  return Math.max(0, maxMessageSize - (framing === 'websocket' ? WS_HEADER_SIZE : STREAM_MAX_HEADER_SIZE));
+  return Math.max(0, maxMessageSize - frameHeaderSize(framing));
+}
+
+/** The largest frame header of a framing (RFC 8323 §5.3.1 counts the whole message). */
+function frameHeaderSize(framing: Framing): number {
+  return framing === 'websocket' ? WS_HEADER_SIZE : STREAM_MAX_HEADER_SIZE;
 }
 
 /** RFC 8323 §3.2 byte-stream framing: the codec's deframer and encoder (use-stream-framing.ts installs them). */
@@ -148,7 +153,7 @@ export class ReliableStack extends StackBase implements Stack {
     const maxMessageSize = options.maxMessageSize ?? DEFAULT_RELIABLE_MAX_MESSAGE_SIZE;
     this.#csmTimeout = options.csmTimeout ?? 10_000;
     this.#maxMessageSize = maxMessageSize;
-    this.#headerSize = framing === 'websocket' ? WS_HEADER_SIZE : STREAM_MAX_HEADER_SIZE;
+    this.#headerSize = frameHeaderSize(framing);
     if (framing === 'stream') {
       this.#stream = installedStreamFraming(); // throws before anything is sent when not installed
       this.#deframer = this.#stream.deframer(maxMessageSize);
