@@ -136,3 +136,38 @@ describe('checkObserveInit', () => {
     expect(argumentError(() => checkObserveInit(init)).field).toBe(field);
   });
 });
+
+describe('buildRequest: the last plain request is reused only when nothing differs', () => {
+  const OTHER_HOST = { hostOptions: [{ number: OptionNumber.UriHost, value: encodeString('other.example') }] };
+
+  it('hands back the same template for the same method, path and host', () => {
+    const first = buildRequest({}, HOST, 'GET', '/reuse/a');
+    expect(buildRequest({}, HOST, 'GET', '/reuse/a')).toBe(first);
+  });
+
+  it('builds anew for another path, method or host, and when hints or other fields are set', () => {
+    const first = buildRequest({}, HOST, 'GET', '/reuse/b');
+    expect(readable(buildRequest({}, HOST, 'GET', '/reuse/c').options)).toEqual([
+      [OptionNumber.UriHost, 'example.com'],
+      [OptionNumber.UriPath, 'reuse'],
+      [OptionNumber.UriPath, 'c'],
+    ]);
+    buildRequest({}, HOST, 'GET', '/reuse/b');
+    expect(buildRequest({}, HOST, 'PUT', '/reuse/b').code).toBe(Method.PUT);
+    buildRequest({}, HOST, 'GET', '/reuse/b');
+    expect(readable(buildRequest({}, OTHER_HOST, 'GET', '/reuse/b').options)[0]).toEqual([OptionNumber.UriHost, 'other.example']);
+    buildRequest({}, HOST, 'GET', '/reuse/b');
+    expect(readable(buildRequest({ omitUriHost: true }, HOST, 'GET', '/reuse/b').options)).toEqual([
+      [OptionNumber.UriPath, 'reuse'],
+      [OptionNumber.UriPath, 'b'],
+    ]);
+    buildRequest({}, HOST, 'GET', '/reuse/b');
+    expect(buildRequest({ accept: 'application/json' }, HOST, 'GET', '/reuse/b').options.some((o) => o.number === OptionNumber.Accept)).toBe(true);
+    expect(buildRequest({}, HOST, 'GET', '/reuse/b')).not.toBe(first); // built again after the others
+  });
+
+  it('still checks the hints of a request that matches the last one', () => {
+    buildRequest({}, HOST, 'GET', '/reuse/d');
+    expect(argumentError(() => buildRequest({ confirmable: 'yes' as unknown as boolean }, HOST, 'GET', '/reuse/d')).field).toBe('confirmable');
+  });
+});
